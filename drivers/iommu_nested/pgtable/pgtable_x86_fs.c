@@ -1,0 +1,1 @@
+/* PLACEHOLDER: replaced by the x86 first-stage format. */

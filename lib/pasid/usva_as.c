@@ -1,0 +1,1 @@
+int usva_as_placeholder;

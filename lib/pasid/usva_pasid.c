@@ -1,0 +1,2 @@
+/* PLACEHOLDER: replaced by the PASID allocator. */
+#include "usva_pasid.h"
