@@ -85,6 +85,21 @@ void usva_test_set_skip_reason(const char *fmt, ...) __rte_format_printf(1, 2);
 			    ", expected -%s", rc__, #err);		\
 	} while (0)
 
+/* The _GOTO forms jump to the case's `out` cleanup label on failure. */
+#define TEST_ASSERT_OK_GOTO(expr)					\
+	do {								\
+		int64_t rc__ = (int64_t)(expr);				\
+		TEST_ASSERT_GOTO(rc__ >= 0, out, "returned %" PRId64	\
+				 " (%s)", rc__, strerror((int)-rc__));	\
+	} while (0)
+
+#define TEST_ASSERT_ERR_GOTO(expr, err)					\
+	do {								\
+		int64_t rc__ = (int64_t)(expr);				\
+		TEST_ASSERT_GOTO(rc__ == -(err), out, "returned %" PRId64 \
+				 ", expected -%s", rc__, #err);		\
+	} while (0)
+
 #define TEST_SKIP(...)							\
 	do {								\
 		usva_test_set_skip_reason(__VA_ARGS__);			\

@@ -27,15 +27,25 @@ extern "C" {
 
 struct usva_page_pool;
 
-/** Pool creation parameters (size-versioned). */
+/**
+ * Pool creation parameters (size-versioned, see usva_struct.h). The
+ * mandatory fields end at nr_pages; a caller whose size stops before
+ * numa_node gets -1 (local node), the other optional fields read as 0.
+ */
 struct usva_page_pool_config {
 	uint32_t size;		/**< sizeof(struct usva_page_pool_config) */
 	uint32_t flags;		/**< none defined yet; must be 0 */
 	uint32_t page_shift;	/**< 12 (4 KiB) or 21 (2 MiB) */
-	uint32_t nr_pages;	/**< capacity, >= 1 */
-	int32_t numa_node;	/**< node to place pages on; -1: local node */
-	uint32_t cache_size;	/**< per-lcore cache (descriptors); 0: none */
-	const char *name;	/**< unique name (rte_mempool name rules) */
+	uint32_t nr_pages;	/**< capacity: 1 to 64 GiB worth of pages */
+	int32_t numa_node;	/**< node to bind pages to; -1: prefer the
+				 *   creating thread's node */
+	uint32_t cache_size;	/**< per-lcore cache (descriptors); 0: none;
+				 *   clamped to what rte_mempool accepts
+				 *   (RTE_MEMPOOL_CACHE_MAX_SIZE, and at most
+				 *   2/3 of nr_pages) */
+	const char *name;	/**< unique rte_mempool name, at most
+				 *   RTE_MEMPOOL_NAMESIZE - 1 characters;
+				 *   NULL: "usva_pp_<n>" is generated */
 	uint64_t reserved[2];	/**< must be 0 */
 };
 
@@ -52,11 +62,15 @@ struct usva_page_pool_stats {
 };
 
 /**
- * Create a pool. Slow path: allocates and touches every page.
+ * Create a pool. Slow path: allocates and touches every page (the time it
+ * took is in stats.setup_ns). The memory is aligned to the page size, and
+ * to 2 MiB once the pool spans 2 MiB. Thread-safe.
  *
- * @return 0 and *@p out; -EINVAL (bad size, shift, nr_pages, name, reserved),
- *         -EOPNOTSUPP (unknown flags), -E2BIG (unknown non-zero tail),
- *         -EEXIST (name in use), -ENOMEM.
+ * @return 0 and *@p out; on failure *@p out is NULL (if @p out is not) and:
+ *         -EFAULT (@p cfg NULL), -EINVAL (@p out NULL; bad size, shift,
+ *         nr_pages, numa_node, name, reserved), -EOPNOTSUPP (unknown
+ *         flags), -E2BIG (unknown non-zero tail), -EEXIST (name in use),
+ *         -ENOMEM (out of memory, or fail-nth fired).
  */
 int usva_page_pool_create(const struct usva_page_pool_config *cfg,
 			  struct usva_page_pool **out);
@@ -69,16 +83,19 @@ int usva_page_pool_create(const struct usva_page_pool_config *cfg,
 void usva_page_pool_destroy(struct usva_page_pool *pool);
 
 /**
- * Take one zeroed page. Hot path: no syscall, no heap, no lock beyond the
- * mempool's. Falls back to zeroing a dirty page inline (counted) when no
- * zeroed page is left. Thread-safe.
+ * Take one zeroed page; its private word (usva_page_priv()) is zero. Hot
+ * path: no syscall, no heap, no lock beyond the mempool's. Falls back to
+ * zeroing a dirty page inline (counted) when no zeroed page is left. Pages
+ * sitting in other lcores' caches are not reachable from this one, so an
+ * allocation may fail while stats.free is not zero. Thread-safe.
  * @return the page, or NULL if the pool is empty (or fail-nth fired).
  */
 void *usva_page_alloc(struct usva_page_pool *pool);
 
 /**
- * Take @p n zeroed pages, all or none.
- * @return 0, or -ENOMEM with nothing taken.
+ * Take @p n zeroed pages, all or none; like usva_page_alloc() otherwise
+ * (dirty pages are zeroed inline when zeroed ones are short). Thread-safe.
+ * @return 0 (also for @p n == 0), or -ENOMEM with nothing taken.
  */
 int usva_page_alloc_bulk(struct usva_page_pool *pool, void **pages,
 			 unsigned int n);
@@ -86,6 +103,8 @@ int usva_page_alloc_bulk(struct usva_page_pool *pool, void **pages,
 /**
  * Give a page back. @p zeroed promises it is all zero again (a page table
  * whose entries were all cleared); otherwise it is zeroed before reuse.
+ * NULL is a no-op. A pointer that is not a page of the pool, or a page
+ * not handed out (a double free), is logged (rate-limited) and ignored.
  * Thread-safe.
  */
 void usva_page_free(struct usva_page_pool *pool, void *page, bool zeroed);
@@ -105,7 +124,8 @@ bool usva_page_pool_contains(const struct usva_page_pool *pool,
 /**
  * One 64-bit word of private data per page, for the owner of a page while
  * it is handed out (page tables count their valid entries here). Zero when
- * the page is allocated.
+ * the page is allocated. @p page may be any address inside the page.
+ * @return the word, or NULL if @p page is not in the pool.
  */
 uint64_t *usva_page_priv(struct usva_page_pool *pool, const void *page);
 

@@ -1,1 +1,869 @@
-int usva_as_placeholder;
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Address spaces: stage-1 tables edited through a format's ops.
+ *
+ * Ranges are walked with inclusive last addresses so that a range ending
+ * at the top of the 64-bit space (x86 upper half) needs no special case.
+ *
+ * Memory ordering. An entry that points at a table is published with a
+ * release compare-and-swap after the table page was zeroed (the pool hands
+ * out zeroed pages), and every walk loads entries with acquire, so a walker
+ * that sees the pointer sees the zeroes and every entry stored before.
+ * Leaves are stored with release for the same reason: a walker that sees
+ * a leaf sees the tables above it complete.
+ *
+ * Table pages are accounted in their pool's per-page private word: the
+ * number of entries that are not "none". It changes only with atomic adds,
+ * because several lcores may fill different entries of one table.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include <rte_common.h>
+#include <rte_debug.h>
+#include <rte_lcore.h>
+
+#include "usva_alloc.h"
+#include "usva_as.h"
+#include "usva_log.h"
+#include "usva_page_pool.h"
+#include "usva_pgtable_driver.h"
+#include "usva_struct.h"
+
+#define PT_SIZE			4096u
+#define GATHER_MAX		16u
+
+/* Per-lcore counters, summed by usva_as_stats(); written only by their
+ * lcore (non-EAL threads share the last slot, with atomic adds). */
+struct as_lcore_stats {
+	int64_t table_pages;
+	int64_t mapped_bytes;
+	uint64_t maps;
+	uint64_t unmaps;
+	uint64_t splits;
+	uint64_t merges;
+	uint64_t cas_lost;
+} __rte_cache_aligned;
+
+struct usva_as {
+	/* Immutable after usva_as_create(). */
+	const struct usva_pgtable_fmt_ops *fmt;
+	struct usva_pgtable_geometry geo;
+	struct usva_page_pool *pool;
+	uint64_t *root;
+	uint32_t leaf_levels;	/* geometry's leaf levels, less page_sizes */
+	uint32_t top_index_mask;
+	uint32_t granule_shift;
+	/* Highest level whose tables lie inside one granule: only those
+	 * may be freed when empty or folded into a leaf. */
+	uint32_t private_level;
+	struct as_lcore_stats stats[RTE_MAX_LCORE + 1];
+};
+
+/*
+ * Table pages unlinked by one call. They are given back only after the
+ * call has finished editing, when no walk of this call can reach them.
+ * (Hardware walkers are the IOMMU layer's business: it flushes their
+ * caches before a page is reused.)
+ */
+struct as_gather {
+	struct usva_as *as;
+	unsigned int n;
+	void *pages[GATHER_MAX];
+	bool zeroed[GATHER_MAX];
+};
+
+static inline struct as_lcore_stats *
+as_stats(struct usva_as *as)
+{
+	unsigned int id = rte_lcore_id();
+
+	return &as->stats[id < RTE_MAX_LCORE ? id : RTE_MAX_LCORE];
+}
+
+#define STAT_ADD(as, field, v)						\
+	__atomic_fetch_add(&as_stats(as)->field, (v), __ATOMIC_RELAXED)
+
+static inline uint64_t
+level_span(unsigned int level)
+{
+	return UINT64_C(1) << usva_pt_level_shift(level);
+}
+
+static inline unsigned int
+pt_index(const struct usva_as *as, uint64_t va, unsigned int level)
+{
+	unsigned int mask = level == as->geo.levels ? as->top_index_mask :
+			    USVA_PT_ENTRIES - 1;
+
+	return (va >> usva_pt_level_shift(level)) & mask;
+}
+
+static inline uint64_t *
+table_ptr(uint64_t iova)
+{
+	/* Pool pages have IOVA = VA (usva_page_pool.h). */
+	return (uint64_t *)(uintptr_t)iova;
+}
+
+static inline uint64_t
+pte_load(const uint64_t *p)
+{
+	/* Acquire: pairs with the release that published the entry. */
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static inline void
+pte_store(uint64_t *p, uint64_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+static inline bool
+pte_cas(uint64_t *p, uint64_t expected, uint64_t desired)
+{
+	/* Release on success publishes a zeroed table or a complete leaf;
+	 * acquire on failure lets the caller follow what won. */
+	return __atomic_compare_exchange_n(p, &expected, desired, false,
+					   __ATOMIC_RELEASE, __ATOMIC_ACQUIRE);
+}
+
+static inline void
+table_count_add(struct usva_as *as, uint64_t *table, int64_t delta)
+{
+	/* Relaxed: the count is only read by the lcore that owns the
+	 * table's whole range (see private_level), after its own updates. */
+	__atomic_fetch_add(usva_page_priv(as->pool, table), (uint64_t)delta,
+			   __ATOMIC_RELAXED);
+}
+
+static inline uint64_t
+table_count(struct usva_as *as, uint64_t *table)
+{
+	return __atomic_load_n(usva_page_priv(as->pool, table),
+			       __ATOMIC_RELAXED);
+}
+
+static void
+gather_flush(struct as_gather *g)
+{
+	for (unsigned int i = 0; i < g->n; i++)
+		usva_page_free(g->as->pool, g->pages[i], g->zeroed[i]);
+	STAT_ADD(g->as, table_pages, -(int64_t)g->n);
+	g->n = 0;
+}
+
+static void
+gather_add(struct as_gather *g, void *page, bool zeroed)
+{
+	if (g->n == GATHER_MAX)
+		gather_flush(g);
+	g->pages[g->n] = page;
+	g->zeroed[g->n] = zeroed;
+	g->n++;
+}
+
+static uint64_t *
+table_alloc(struct usva_as *as)
+{
+	uint64_t *t = usva_page_alloc(as->pool);
+
+	if (t != NULL)
+		STAT_ADD(as, table_pages, 1);
+	return t;
+}
+
+static void
+table_free_unused(struct usva_as *as, uint64_t *t)
+{
+	/* Never linked: no walker can hold it, give it back at once. */
+	usva_page_free(as->pool, t, true);
+	STAT_ADD(as, table_pages, -1);
+}
+
+/* ---- argument checks ------------------------------------------------ */
+
+static int
+check_prot(const struct usva_as *as, uint32_t prot, const char *fn)
+{
+	if (prot & ~USVA_PROT_ALL) {
+		USVA_LOG(ERR, as, "%s: unknown prot bits 0x%x", fn,
+			 prot & ~USVA_PROT_ALL);
+		return -EINVAL;
+	}
+	if (!(prot & USVA_PROT_READ)) {
+		USVA_LOG(ERR, as, "%s: prot 0x%x lacks READ (every mapping is readable)",
+			 fn, prot);
+		return -EINVAL;
+	}
+	if (prot & ~as->fmt->prot_mask) {
+		USVA_LOG(ERR, as, "%s: format %s cannot express prot 0x%x",
+			 fn, as->fmt->name, prot);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Check [va, va + len) and return its inclusive last address. */
+static int
+check_range(const struct usva_as *as, uint64_t va, uint64_t len,
+	    uint64_t *last, const char *fn)
+{
+	uint64_t hole;
+	int rc;
+
+	if (len == 0 || ((va | len) & (PT_SIZE - 1))) {
+		USVA_LOG(ERR, as, "%s: va 0x%" PRIx64 " len 0x%" PRIx64
+			 " not 4 KiB aligned or empty", fn, va, len);
+		return -EINVAL;
+	}
+	if (va + (len - 1) < va) {
+		USVA_LOG(ERR, as, "%s: va 0x%" PRIx64 " + len 0x%" PRIx64
+			 " wraps", fn, va, len);
+		return -EOVERFLOW;
+	}
+	*last = va + (len - 1);
+	rc = as->fmt->check_va(&as->geo, va);
+	if (rc == 0)
+		rc = as->fmt->check_va(&as->geo, *last);
+	/* Both ends may be valid around a hole (x86's canonical hole):
+	 * its first address is the only one to test. */
+	hole = UINT64_C(1) << (as->geo.va_bits - 1);
+	if (rc == 0 && va < hole && *last >= hole)
+		rc = as->fmt->check_va(&as->geo, hole);
+	if (rc != 0) {
+		USVA_LOG(ERR, as, "%s: range 0x%" PRIx64 "-0x%" PRIx64 " %s for %u-bit %s",
+			 fn, va, *last,
+			 rc == -ERANGE ? "beyond the address width" :
+					 "not canonical",
+			 as->geo.va_bits, as->fmt->name);
+		return rc;
+	}
+	return 0;
+}
+
+/* ---- create / destroy ------------------------------------------------ */
+
+static int
+as_config_load(const struct usva_as_config *ucfg, struct usva_as_config *cfg)
+{
+	int rc;
+
+	rc = USVA_STRUCT_LOAD(cfg, ucfg, va_bits);
+	if (rc == 0)
+		rc = usva_check_flags(cfg->flags, 0, "usva_as_config.flags");
+	if (rc == 0 && (cfg->reserved0 || cfg->reserved[0] || cfg->reserved[1]))
+		rc = usva_check_reserved(&cfg->reserved0, sizeof(cfg->reserved0) +
+					 sizeof(cfg->reserved),
+					 "usva_as_config.reserved");
+	return rc;
+}
+
+static uint32_t
+sizes_to_levels(uint64_t sizes)
+{
+	uint32_t levels = 0;
+
+	for (unsigned int l = 1; l <= USVA_PT_MAX_LEVELS; l++)
+		if (sizes & level_span(l))
+			levels |= 1u << l;
+	return levels;
+}
+
+static int
+as_geometry(struct usva_as *as, const struct usva_as_config *cfg)
+{
+	uint64_t known = USVA_PGSIZE_4K | USVA_PGSIZE_2M | USVA_PGSIZE_1G;
+	uint32_t top_bits;
+
+	as->fmt = usva_pgtable_fmt_find(cfg->format);
+	if (as->fmt == NULL) {
+		USVA_LOG(ERR, as, "usva_as_create: no page-table format %u registered",
+			 cfg->format);
+		return -EINVAL;
+	}
+	if (as->fmt->geometry(cfg->va_bits, &as->geo) != 0) {
+		USVA_LOG(ERR, as, "usva_as_create: format %s has no %u-bit layout",
+			 as->fmt->name, cfg->va_bits);
+		return -EINVAL;
+	}
+	if (cfg->page_sizes == 0) {
+		as->leaf_levels = as->geo.leaf_levels;
+	} else {
+		as->leaf_levels = sizes_to_levels(cfg->page_sizes);
+		if ((cfg->page_sizes & ~known) || !(cfg->page_sizes & USVA_PGSIZE_4K) ||
+		    (as->leaf_levels & ~as->geo.leaf_levels)) {
+			USVA_LOG(ERR, as, "usva_as_create: page sizes 0x%" PRIx64
+				 " not offered by %u-bit %s (4 KiB required)",
+				 cfg->page_sizes, cfg->va_bits, as->fmt->name);
+			return -EINVAL;
+		}
+	}
+	as->granule_shift = cfg->granule_shift ? cfg->granule_shift : 21;
+	if (as->granule_shift < 12 || as->granule_shift > cfg->va_bits) {
+		USVA_LOG(ERR, as, "usva_as_create: granule_shift %u outside [12, %u]",
+			 cfg->granule_shift, cfg->va_bits);
+		return -EINVAL;
+	}
+	/* A table at level L covers the span of one entry at level L + 1. */
+	as->private_level = 0;
+	for (unsigned int l = 1; l < as->geo.levels; l++)
+		if (usva_pt_level_shift(l + 1) <= as->granule_shift)
+			as->private_level = l;
+	top_bits = as->geo.va_bits - usva_pt_level_shift(as->geo.levels);
+	as->top_index_mask = (1u << RTE_MIN(top_bits, 9u)) - 1;
+	return 0;
+}
+
+int
+usva_as_create(const struct usva_as_config *ucfg, struct usva_as **out)
+{
+	struct usva_as_config cfg;
+	struct usva_as *as;
+	int rc;
+
+	if (out == NULL)
+		return -EINVAL;
+	rc = as_config_load(ucfg, &cfg);
+	if (rc)
+		return rc;
+	as = usva_zmalloc_aligned(sizeof(*as), RTE_CACHE_LINE_SIZE);
+	if (as == NULL)
+		return -ENOMEM;
+	rc = as_geometry(as, &cfg);
+	if (rc)
+		goto err_free;
+	as->pool = cfg.table_pool ? cfg.table_pool : usva_page_pool_default();
+	if (as->pool == NULL || usva_page_pool_page_size(as->pool) != PT_SIZE) {
+		USVA_LOG(ERR, as, "usva_as_create: table pool %s",
+			 as->pool ? "does not hold 4 KiB pages" :
+				    "missing (usva_init() not called)");
+		rc = -EINVAL;
+		goto err_free;
+	}
+	as->root = table_alloc(as);
+	if (as->root == NULL) {
+		USVA_LOG(ERR, as, "usva_as_create: no page for the root table");
+		rc = -ENOMEM;
+		goto err_free;
+	}
+	*out = as;
+	return 0;
+
+err_free:
+	usva_free(as);
+	return rc;
+}
+
+static void
+free_tables(struct usva_as *as, uint64_t *table, unsigned int level)
+{
+	struct usva_pte_info info;
+
+	for (unsigned int i = 0; level > 1 && i < USVA_PT_ENTRIES; i++) {
+		as->fmt->decode(table[i], level, &info);
+		if (info.type == USVA_PTE_TABLE)
+			free_tables(as, table_ptr(info.addr), level - 1);
+	}
+	usva_page_free(as->pool, table, false);
+}
+
+void
+usva_as_destroy(struct usva_as *as)
+{
+	if (as == NULL)
+		return;
+	free_tables(as, as->root, as->geo.levels);
+	usva_free(as);
+}
+
+/* ---- map ------------------------------------------------------------- */
+
+struct map_args {
+	uint64_t oa_delta;	/* oa - va, modulo 2^64 */
+	uint32_t prot;
+	uint32_t leaf_levels;
+	uint64_t done_last;	/* last address installed, for rollback */
+	bool any_done;
+};
+
+/* Next-level table under *slot, installing a fresh one if empty. */
+static uint64_t *
+child_table(struct usva_as *as, uint64_t *table, unsigned int i,
+	    unsigned int level, int *err)
+{
+	struct usva_pte_info info;
+	uint64_t pte = pte_load(&table[i]);
+	uint64_t *t;
+
+	for (;;) {
+		as->fmt->decode(pte, level, &info);
+		if (info.type == USVA_PTE_TABLE)
+			return table_ptr(info.addr);
+		if (info.type != USVA_PTE_NONE) {
+			*err = -EEXIST;
+			return NULL;
+		}
+		t = table_alloc(as);
+		if (t == NULL) {
+			*err = -ENOMEM;
+			return NULL;
+		}
+		if (pte_cas(&table[i], pte,
+			    as->fmt->make_table((uint64_t)(uintptr_t)t))) {
+			table_count_add(as, table, 1);
+			return t;
+		}
+		/* Another lcore installed something first: use it. */
+		table_free_unused(as, t);
+		STAT_ADD(as, cas_lost, 1);
+		pte = pte_load(&table[i]);
+	}
+}
+
+/*
+ * Fold a full table of identical, contiguous leaves at level-1 into one
+ * leaf at @p level. Only tables private to one granule are folded, so no
+ * other lcore edits them meanwhile.
+ */
+static void
+try_merge(struct usva_as *as, uint64_t *table, unsigned int i,
+	  unsigned int level, uint32_t leaf_levels, struct as_gather *g)
+{
+	const struct usva_pgtable_fmt_ops *fmt = as->fmt;
+	struct usva_pte_info info, first, fresh;
+	uint64_t child_span = level_span(level - 1);
+	uint64_t *child;
+
+	if (level - 1 > as->private_level || !(leaf_levels & (1u << level)))
+		return;
+	fmt->decode(pte_load(&table[i]), level, &info);
+	if (info.type != USVA_PTE_TABLE)
+		return;
+	child = table_ptr(info.addr);
+	if (table_count(as, child) != USVA_PT_ENTRIES)
+		return;
+	fmt->decode(pte_load(&child[0]), level - 1, &first);
+	if (first.type != USVA_PTE_LEAF ||
+	    (first.addr & (level_span(level) - 1)))
+		return;
+	fmt->decode(fmt->make_leaf(first.addr, level - 1, first.prot),
+		    level - 1, &fresh);
+	for (unsigned int j = 0; j < USVA_PT_ENTRIES; j++) {
+		fmt->decode(pte_load(&child[j]), level - 1, &info);
+		/* Hardware-set accessed/dirty bits would be lost: keep
+		 * such tables as they are. */
+		if (info.type != USVA_PTE_LEAF || info.prot != first.prot ||
+		    info.hw != fresh.hw ||
+		    info.addr != first.addr + j * child_span)
+			return;
+	}
+	pte_store(&table[i], fmt->make_leaf(first.addr, level, first.prot));
+	gather_add(g, child, false);
+	STAT_ADD(as, merges, 1);
+}
+
+static int
+map_level(struct usva_as *as, uint64_t *table, unsigned int level,
+	  uint64_t va, uint64_t last, struct map_args *a, struct as_gather *g)
+{
+	const struct usva_pgtable_fmt_ops *fmt = as->fmt;
+	uint64_t span = level_span(level);
+	unsigned int installed = 0;
+	int rc = 0;
+
+	for (;;) {
+		uint64_t chunk_last = RTE_MIN(last, va | (span - 1));
+		uint64_t oa = va + a->oa_delta;
+		unsigned int i = pt_index(as, va, level);
+
+		/* A whole aligned entry becomes one leaf, unless a table is
+		 * already there (left by an unmap or a split): fill that. */
+		if ((a->leaf_levels & (1u << level)) &&
+		    ((va | oa) & (span - 1)) == 0 && chunk_last - va == span - 1 &&
+		    (level == 1 || pte_load(&table[i]) == 0)) {
+			if (!pte_cas(&table[i], 0,
+				     fmt->make_leaf(oa, level, a->prot))) {
+				rc = -EEXIST;
+				break;
+			}
+			installed++;
+		} else {
+			uint64_t *child = child_table(as, table, i, level, &rc);
+
+			if (child == NULL)
+				break;
+			rc = map_level(as, child, level - 1, va, chunk_last,
+				       a, g);
+			if (rc)
+				break;
+			if (table_count(as, child) == USVA_PT_ENTRIES)
+				try_merge(as, table, i, level, a->leaf_levels, g);
+		}
+		a->done_last = chunk_last;
+		a->any_done = true;
+		if (chunk_last == last)
+			break;
+		va = chunk_last + 1;
+	}
+	if (installed)
+		table_count_add(as, table, installed);
+	return rc;
+}
+
+/* ---- unmap / split ---------------------------------------------------- */
+
+/*
+ * Replace the huge leaf in table[i] (at @p level) by a table of leaves one
+ * level down that translate the same way. Harmless to translation, so it
+ * may be done ahead of an edit that may still fail.
+ */
+static int
+split_leaf(struct usva_as *as, uint64_t *table, unsigned int i,
+	   unsigned int level, uint64_t pte, const struct usva_pte_info *leaf)
+{
+	uint64_t child_span = level_span(level - 1);
+	uint64_t *t = table_alloc(as);
+
+	if (t == NULL) {
+		USVA_LOG(ERR, as, "split of a level-%u leaf: no table page", level);
+		return -ENOMEM;
+	}
+	for (unsigned int j = 0; j < USVA_PT_ENTRIES; j++)
+		t[j] = as->fmt->make_leaf(leaf->addr + j * child_span,
+					  level - 1, leaf->prot);
+	*usva_page_priv(as->pool, t) = USVA_PT_ENTRIES;
+	if (!pte_cas(&table[i], pte, as->fmt->make_table((uint64_t)(uintptr_t)t))) {
+		/* Another lcore split it (or changed it) first. */
+		*usva_page_priv(as->pool, t) = 0;
+		usva_page_free(as->pool, t, false);
+		STAT_ADD(as, table_pages, -1);
+		STAT_ADD(as, cas_lost, 1);
+		return 0;
+	}
+	STAT_ADD(as, splits, 1);
+	return 0;
+}
+
+/*
+ * Make @p va the start of a leaf: split every huge leaf that maps it from
+ * inside. Walks down one path of the table.
+ */
+static int
+split_at(struct usva_as *as, uint64_t va)
+{
+	struct usva_pte_info info;
+	uint64_t *table = as->root;
+
+	for (unsigned int level = as->geo.levels; level > 1; ) {
+		unsigned int i = pt_index(as, va, level);
+		uint64_t pte = pte_load(&table[i]);
+		int rc;
+
+		as->fmt->decode(pte, level, &info);
+		if (info.type == USVA_PTE_TABLE) {
+			table = table_ptr(info.addr);
+			level--;
+			continue;
+		}
+		if (info.type != USVA_PTE_LEAF || (va & (level_span(level) - 1)) == 0)
+			return 0;
+		rc = split_leaf(as, table, i, level, pte, &info);
+		if (rc)
+			return rc;
+		/* Re-read: now a table (ours or another lcore's). */
+	}
+	return 0;
+}
+
+static int
+split_edges(struct usva_as *as, uint64_t va, uint64_t last)
+{
+	int rc = split_at(as, va);
+
+	if (rc == 0 && last != UINT64_MAX)
+		rc = split_at(as, last + 1);
+	return rc;
+}
+
+/*
+ * Clear every leaf in [va, last]; edges were split, so each leaf met is
+ * wholly inside. Empties and frees private tables.
+ */
+static uint64_t
+unmap_level(struct usva_as *as, uint64_t *table, unsigned int level,
+	    uint64_t va, uint64_t last, struct as_gather *g)
+{
+	uint64_t span = level_span(level);
+	uint64_t unmapped = 0;
+	unsigned int cleared = 0;
+
+	for (;;) {
+		uint64_t chunk_last = RTE_MIN(last, va | (span - 1));
+		unsigned int i = pt_index(as, va, level);
+		struct usva_pte_info info;
+
+		as->fmt->decode(pte_load(&table[i]), level, &info);
+		if (info.type == USVA_PTE_LEAF) {
+			RTE_ASSERT(chunk_last - va == span - 1);
+			pte_store(&table[i], 0);
+			cleared++;
+			unmapped += span;
+		} else if (info.type == USVA_PTE_TABLE) {
+			uint64_t *child = table_ptr(info.addr);
+
+			unmapped += unmap_level(as, child, level - 1, va,
+						chunk_last, g);
+			if (level - 1 <= as->private_level &&
+			    table_count(as, child) == 0) {
+				pte_store(&table[i], 0);
+				cleared++;
+				gather_add(g, child, true);
+			}
+		}
+		if (chunk_last == last)
+			break;
+		va = chunk_last + 1;
+	}
+	if (cleared)
+		table_count_add(as, table, -(int64_t)cleared);
+	return unmapped;
+}
+
+/* ---- protect ------------------------------------------------------------ */
+
+/* True if every address of [va, last] is mapped. */
+static bool
+fully_mapped(struct usva_as *as, uint64_t *table, unsigned int level,
+	     uint64_t va, uint64_t last)
+{
+	uint64_t span = level_span(level);
+
+	for (;;) {
+		uint64_t chunk_last = RTE_MIN(last, va | (span - 1));
+		struct usva_pte_info info;
+
+		as->fmt->decode(pte_load(&table[pt_index(as, va, level)]),
+				level, &info);
+		if (info.type == USVA_PTE_TABLE) {
+			if (!fully_mapped(as, table_ptr(info.addr), level - 1,
+					  va, chunk_last))
+				return false;
+		} else if (info.type != USVA_PTE_LEAF) {
+			return false;
+		}
+		if (chunk_last == last)
+			return true;
+		va = chunk_last + 1;
+	}
+}
+
+static void
+protect_level(struct usva_as *as, uint64_t *table, unsigned int level,
+	      uint64_t va, uint64_t last, uint32_t prot, struct as_gather *g)
+{
+	uint64_t span = level_span(level);
+
+	for (;;) {
+		uint64_t chunk_last = RTE_MIN(last, va | (span - 1));
+		unsigned int i = pt_index(as, va, level);
+		struct usva_pte_info info;
+
+		as->fmt->decode(pte_load(&table[i]), level, &info);
+		if (info.type == USVA_PTE_LEAF) {
+			pte_store(&table[i],
+				  as->fmt->make_leaf(info.addr, level, prot));
+		} else if (info.type == USVA_PTE_TABLE) {
+			uint64_t *child = table_ptr(info.addr);
+
+			protect_level(as, child, level - 1, va, chunk_last,
+				      prot, g);
+			if (table_count(as, child) == USVA_PT_ENTRIES)
+				try_merge(as, table, i, level,
+					  as->leaf_levels, g);
+		}
+		if (chunk_last == last)
+			break;
+		va = chunk_last + 1;
+	}
+}
+
+/* ---- public calls -------------------------------------------------------- */
+
+int
+usva_as_map(struct usva_as *as, uint64_t va, uint64_t oa, uint64_t len,
+	    uint32_t prot, uint32_t flags)
+{
+	struct as_gather g = { .as = as };
+	struct map_args a;
+	uint64_t last;
+	int rc;
+
+	if (flags & ~(USVA_MAP_F_MAX_4K | USVA_MAP_F_MAX_2M)) {
+		USVA_LOG(ERR, as, "usva_as_map: unknown flags 0x%x", flags);
+		return -EINVAL;
+	}
+	rc = check_range(as, va, len, &last, "usva_as_map");
+	if (rc)
+		return rc;
+	if ((oa & (PT_SIZE - 1)) || oa + (len - 1) < oa) {
+		USVA_LOG(ERR, as, "usva_as_map: output 0x%" PRIx64 " + 0x%" PRIx64
+			 " unaligned or wraps", oa, len);
+		return (oa & (PT_SIZE - 1)) ? -EINVAL : -EOVERFLOW;
+	}
+	rc = check_prot(as, prot, "usva_as_map");
+	if (rc)
+		return rc;
+
+	a.oa_delta = oa - va;
+	a.prot = prot;
+	a.leaf_levels = as->leaf_levels;
+	if (flags & USVA_MAP_F_MAX_4K)
+		a.leaf_levels &= 1u << 1;
+	else if (flags & USVA_MAP_F_MAX_2M)
+		a.leaf_levels &= (1u << 1) | (1u << 2);
+	a.any_done = false;
+	rc = map_level(as, as->root, as->geo.levels, va, last, &a, &g);
+	if (rc) {
+		/* All or nothing: everything installed so far is ours (the
+		 * range was empty up to the failure point). */
+		if (a.any_done)
+			unmap_level(as, as->root, as->geo.levels, va,
+				    a.done_last, &g);
+		gather_flush(&g);
+		if (rc == -EEXIST)
+			USVA_LOG_RATELIMITED(NOTICE, as,
+				"usva_as_map: 0x%" PRIx64 "-0x%" PRIx64
+				" overlaps an existing mapping", va, last);
+		else
+			USVA_LOG_RATELIMITED(ERR, as,
+				"usva_as_map: 0x%" PRIx64 "-0x%" PRIx64
+				": no table page", va, last);
+		return rc;
+	}
+	gather_flush(&g);
+	STAT_ADD(as, mapped_bytes, (int64_t)len);
+	STAT_ADD(as, maps, 1);
+	return 0;
+}
+
+int
+usva_as_unmap(struct usva_as *as, uint64_t va, uint64_t len,
+	      uint64_t *unmapped)
+{
+	struct as_gather g = { .as = as };
+	uint64_t last, n;
+	int rc;
+
+	rc = check_range(as, va, len, &last, "usva_as_unmap");
+	if (rc)
+		return rc;
+	rc = split_edges(as, va, last);
+	if (rc)
+		return rc;
+	n = unmap_level(as, as->root, as->geo.levels, va, last, &g);
+	gather_flush(&g);
+	STAT_ADD(as, mapped_bytes, -(int64_t)n);
+	STAT_ADD(as, unmaps, 1);
+	if (unmapped != NULL)
+		*unmapped = n;
+	return 0;
+}
+
+int
+usva_as_protect(struct usva_as *as, uint64_t va, uint64_t len, uint32_t prot)
+{
+	struct as_gather g = { .as = as };
+	uint64_t last;
+	int rc;
+
+	rc = check_range(as, va, len, &last, "usva_as_protect");
+	if (rc == 0)
+		rc = check_prot(as, prot, "usva_as_protect");
+	if (rc)
+		return rc;
+	if (!fully_mapped(as, as->root, as->geo.levels, va, last)) {
+		USVA_LOG(ERR, as, "usva_as_protect: 0x%" PRIx64 "-0x%" PRIx64
+			 " has unmapped pages", va, last);
+		return -ENOENT;
+	}
+	rc = split_edges(as, va, last);
+	if (rc)
+		return rc;
+	protect_level(as, as->root, as->geo.levels, va, last, prot, &g);
+	gather_flush(&g);
+	return 0;
+}
+
+int
+usva_as_lookup(const struct usva_as *as, uint64_t va, struct usva_as_xlate *out)
+{
+	struct usva_pte_info info;
+	const uint64_t *table = as->root;
+	int rc = as->fmt->check_va(&as->geo, va);
+
+	if (rc)
+		return rc;
+	for (unsigned int level = as->geo.levels; level >= 1; level--) {
+		as->fmt->decode(pte_load(&table[pt_index(as, va, level)]),
+				level, &info);
+		if (info.type == USVA_PTE_TABLE && level > 1) {
+			table = table_ptr(info.addr);
+			continue;
+		}
+		if (info.type != USVA_PTE_LEAF)
+			return -ENOENT;
+		out->page_size = level_span(level);
+		out->oa = info.addr + (va & (out->page_size - 1));
+		out->prot = info.prot;
+		out->level = level;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+uint64_t
+usva_as_root(const struct usva_as *as)
+{
+	return (uint64_t)(uintptr_t)as->root;
+}
+
+uint32_t
+usva_as_format(const struct usva_as *as)
+{
+	return as->fmt->format;
+}
+
+uint32_t
+usva_as_levels(const struct usva_as *as)
+{
+	return as->geo.levels;
+}
+
+uint32_t
+usva_as_va_bits(const struct usva_as *as)
+{
+	return as->geo.va_bits;
+}
+
+void
+usva_as_stats(const struct usva_as *as, struct usva_as_stats *st)
+{
+	int64_t pages = 0, bytes = 0;
+
+	memset(st, 0, sizeof(*st));
+	for (unsigned int i = 0; i <= RTE_MAX_LCORE; i++) {
+		const struct as_lcore_stats *s = &as->stats[i];
+
+		pages += __atomic_load_n(&s->table_pages, __ATOMIC_RELAXED);
+		bytes += __atomic_load_n(&s->mapped_bytes, __ATOMIC_RELAXED);
+		st->maps += __atomic_load_n(&s->maps, __ATOMIC_RELAXED);
+		st->unmaps += __atomic_load_n(&s->unmaps, __ATOMIC_RELAXED);
+		st->splits += __atomic_load_n(&s->splits, __ATOMIC_RELAXED);
+		st->merges += __atomic_load_n(&s->merges, __ATOMIC_RELAXED);
+		st->cas_lost += __atomic_load_n(&s->cas_lost, __ATOMIC_RELAXED);
+	}
+	st->table_pages = (uint64_t)pages;
+	st->mapped_bytes = (uint64_t)bytes;
+}
