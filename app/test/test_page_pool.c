@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
@@ -79,12 +80,6 @@ free_pages(struct usva_page_pool *pool, void **pages, unsigned int n,
 		usva_page_free(pool, pages[i], zeroed);
 }
 
-static void
-stats_of(struct usva_page_pool *pool, struct usva_page_pool_stats *st)
-{
-	usva_page_pool_stats(pool, st);
-}
-
 /*
  * Check what every allocated page must be: aligned, inside the pool, all
  * zero, its private word zero. Then dirty it and its word, so that a later
@@ -126,7 +121,7 @@ USVA_TEST(fast, page_pool_create_destroy)
 			 "the pool's name is not taken");
 	TEST_ASSERT_GOTO(usva_page_pool_page_size(pool) == SZ_4K, out,
 			 "page size");
-	stats_of(pool, &st);
+	usva_page_pool_stats(pool, &st);
 	TEST_ASSERT_GOTO(st.capacity == 16 && st.free == 16 && st.dirty == 0 &&
 			 st.in_use == 0 && st.allocs == 0 &&
 			 st.alloc_fails == 0 && st.zeroed_inline == 0, out,
@@ -196,7 +191,7 @@ USVA_TEST(fast, page_pool_alloc_exhaust)
 			 "allocation from an empty pool");
 	TEST_ASSERT_GOTO(usva_page_alloc(pool) == NULL, out,
 			 "allocation from an empty pool");
-	stats_of(pool, &st);
+	usva_page_pool_stats(pool, &st);
 	TEST_ASSERT_GOTO(st.allocs == EXH_PAGES && st.alloc_fails == 2 &&
 			 st.free == 0 && st.in_use == EXH_PAGES, out,
 			 "stats after exhaustion: allocs %" PRIu64 " fails %"
@@ -221,7 +216,7 @@ USVA_TEST(fast, page_pool_alloc_exhaust)
 
 	free_pages(pool, pages, n, false);
 	n = 0;
-	stats_of(pool, &st);
+	usva_page_pool_stats(pool, &st);
 	TEST_ASSERT_GOTO(st.in_use == 0 && st.dirty == EXH_PAGES, out,
 			 "after free: in_use %" PRIu64 " dirty %" PRIu64,
 			 st.in_use, st.dirty);
@@ -251,7 +246,7 @@ USVA_TEST(fast, page_pool_dirty_refill)
 	}
 	free_pages(pool, pages, n, false);
 	n = 0;
-	stats_of(pool, &st);
+	usva_page_pool_stats(pool, &st);
 	TEST_ASSERT_GOTO(st.dirty == DIRTY_PAGES && st.free == 0 &&
 			 st.in_use == 0, out, "dirty %" PRIu64, st.dirty);
 	TEST_ASSERT_GOTO(usva_page_pool_refill(pool, 3) == 3, out,
@@ -260,7 +255,7 @@ USVA_TEST(fast, page_pool_dirty_refill)
 			 DIRTY_PAGES - 3, out, "refill(all)");
 	TEST_ASSERT_GOTO(usva_page_pool_refill(pool, UINT_MAX) == 0, out,
 			 "refill of nothing");
-	stats_of(pool, &st);
+	usva_page_pool_stats(pool, &st);
 	TEST_ASSERT_GOTO(st.dirty == 0 && st.free == DIRTY_PAGES, out,
 			 "free %" PRIu64 " after refill", st.free);
 	for (n = 0; n < DIRTY_PAGES; n++) {
@@ -268,7 +263,7 @@ USVA_TEST(fast, page_pool_dirty_refill)
 		TEST_ASSERT_GOTO(check_fresh_page(pool, pages[n]) ==
 				 TEST_SUCCESS, out, "page %u after refill", n);
 	}
-	stats_of(pool, &st);
+	usva_page_pool_stats(pool, &st);
 	TEST_ASSERT_GOTO(st.zeroed_inline == 0, out,
 			 "refilled pages were zeroed inline");
 	ret = TEST_SUCCESS;
@@ -302,7 +297,7 @@ USVA_TEST(fast, page_pool_dirty_inline)
 	TEST_ASSERT_GOTO(check_fresh_page(pool, pages[n]) == TEST_SUCCESS,
 			 out, "inline-zeroed page");
 	n++;
-	stats_of(pool, &st);
+	usva_page_pool_stats(pool, &st);
 	TEST_ASSERT_GOTO(st.zeroed_inline == 1 && st.dirty == 0, out,
 			 "zeroed_inline %" PRIu64, st.zeroed_inline);
 
@@ -314,7 +309,7 @@ USVA_TEST(fast, page_pool_dirty_inline)
 		TEST_ASSERT_GOTO(check_fresh_page(pool, pages[i]) ==
 				 TEST_SUCCESS, out, "bulk page %u", i);
 	n += 3;
-	stats_of(pool, &st);
+	usva_page_pool_stats(pool, &st);
 	TEST_ASSERT_GOTO(st.zeroed_inline == 4 && st.in_use == DIRTY_PAGES,
 			 out, "zeroed_inline %" PRIu64, st.zeroed_inline);
 	TEST_ASSERT_GOTO(usva_page_alloc(pool) == NULL, out, "empty pool");
@@ -342,7 +337,7 @@ USVA_TEST(fast, page_pool_bulk)
 	n = 20;
 	PP_ASSERT_ERR_OUT(usva_page_alloc_bulk(pool, &pages[n], 13),
 			      ENOMEM);
-	stats_of(pool, &st);
+	usva_page_pool_stats(pool, &st);
 	TEST_ASSERT_GOTO(st.in_use == 20 && st.free == BULK_PAGES - 20 &&
 			 st.alloc_fails == 1, out,
 			 "a failed bulk took pages: in_use %" PRIu64,
@@ -358,7 +353,7 @@ USVA_TEST(fast, page_pool_bulk)
 			TEST_ASSERT_GOTO(pages[i] != pages[j], out,
 					 "page %p twice", pages[i]);
 	}
-	stats_of(pool, &st);
+	usva_page_pool_stats(pool, &st);
 	TEST_ASSERT_GOTO(st.allocs == BULK_PAGES && st.alloc_fails == 2 &&
 			 st.in_use == BULK_PAGES, out, "allocs %" PRIu64,
 			 st.allocs);
@@ -368,7 +363,7 @@ USVA_TEST(fast, page_pool_bulk)
 	n = 0;
 	PP_ASSERT_ERR_OUT(usva_page_alloc_bulk(pool, pages,
 						   BULK_PAGES + 1), ENOMEM);
-	stats_of(pool, &st);
+	usva_page_pool_stats(pool, &st);
 	TEST_ASSERT_GOTO(st.in_use == 0 && st.free + st.dirty == BULK_PAGES,
 			 out, "in_use %" PRIu64, st.in_use);
 	ret = TEST_SUCCESS;
@@ -408,8 +403,9 @@ USVA_TEST(fast, page_pool_2m)
 	n = HUGE_PAGES;
 	for (unsigned int i = 0; i < n; i++)
 		TEST_ASSERT_GOTO(check_fresh_page(pool, pages[i]) ==
-				 TEST_SUCCESS, out, "refilled 2 MiB page %u", i);
-	stats_of(pool, &st);
+				 TEST_SUCCESS, out, "refilled 2 MiB page %u",
+				 i);
+	usva_page_pool_stats(pool, &st);
 	TEST_ASSERT_GOTO(st.capacity == HUGE_PAGES && st.in_use == HUGE_PAGES,
 			 out, "stats");
 	ret = TEST_SUCCESS;
@@ -468,7 +464,7 @@ USVA_TEST(fast, page_pool_stats)
 			usva_page_pool_refill(pool, 2);
 			break;
 		}
-		stats_of(pool, &st);
+		usva_page_pool_stats(pool, &st);
 		TEST_ASSERT_GOTO(st.capacity == 4 &&
 				 st.free + st.dirty + st.in_use == 4, out,
 				 "step %u: counts do not add up", i);
@@ -509,14 +505,14 @@ USVA_TEST(fast, page_pool_bad_free)
 	usva_page_free(pool, (char *)a + 8, false);
 	TEST_ASSERT_GOTO(usva_page_priv(pool, &local) == NULL, out,
 			 "priv of a foreign address");
-	stats_of(pool, &st);
+	usva_page_pool_stats(pool, &st);
 	TEST_ASSERT_GOTO(st.in_use == 1 && st.dirty == 0, out,
 			 "a bad free changed the pool");
 
 	usva_page_free(pool, a, false);
 	usva_page_free(pool, a, false);		/* double free */
 	usva_page_free(pool, a, true);		/* and again */
-	stats_of(pool, &st);
+	usva_page_pool_stats(pool, &st);
 	TEST_ASSERT_GOTO(st.in_use == 0 && st.dirty == 1 && st.free == 3, out,
 			 "double free: dirty %" PRIu64 " free %" PRIu64,
 			 st.dirty, st.free);
@@ -666,7 +662,7 @@ USVA_TEST(fast, page_pool_config)
 
 /* ---- two lcores -------------------------------------------------------- */
 
-#define CONC_PAGES	128
+#define CONC_PAGES	96
 #define CONC_HOLD	48
 #define CONC_ITERS	200000
 #define CONC_MAGIC	0x57a3b00000000000ull
@@ -809,7 +805,7 @@ USVA_TEST(fast, page_pool_two_lcores)
 	TEST_ASSERT_GOTO(rc[1] == 0, out, "worker lcore: %s", a[1].err);
 
 	usva_page_pool_refill(pool, UINT_MAX);
-	stats_of(pool, &st);
+	usva_page_pool_stats(pool, &st);
 	printf("    %" PRIu64 " allocations, %" PRIu64 " found none, %"
 	       PRIu64 " zeroed inline\n", st.allocs, st.alloc_fails,
 	       st.zeroed_inline);
@@ -854,6 +850,69 @@ out:
 	}
 	usva_page_pool_destroy(pool);
 	return ret;
+}
+
+/* ---- a thread that is not an lcore --------------------------------- */
+
+#define THR_ROUNDS 100
+#define THR_BATCH 8
+
+struct thr_arg {
+	struct usva_page_pool *pool;
+	unsigned int lcore;
+	uint64_t allocs;
+	bool ok;
+};
+
+/* No lcore id: no mempool cache and the shared counter slot. */
+static void *
+thr_main(void *arg)
+{
+	struct thr_arg *a = arg;
+	void *pages[THR_BATCH];
+
+	a->lcore = rte_lcore_id();
+	a->ok = true;
+	for (unsigned int r = 0; r < THR_ROUNDS && a->ok; r++) {
+		for (unsigned int i = 0; i < THR_BATCH; i++) {
+			pages[i] = usva_page_alloc(a->pool);
+			if (pages[i] == NULL || !mem_is(pages[i], SZ_4K, 0)) {
+				a->ok = false;
+				free_pages(a->pool, pages, i + !!pages[i],
+					   false);
+				return NULL;
+			}
+			a->allocs++;
+			memset(pages[i], 0x77, 128);
+		}
+		free_pages(a->pool, pages, THR_BATCH, false);
+		usva_page_pool_refill(a->pool, r & 1 ? THR_BATCH : 1);
+	}
+	return NULL;
+}
+
+USVA_TEST(fast, page_pool_non_eal_thread)
+{
+	struct thr_arg a = { .ok = false };
+	struct usva_page_pool_stats st;
+	pthread_t t;
+	int rc;
+
+	TEST_ASSERT_OK(pool_new(&a.pool, 12, 16, 8, NULL));
+	rc = pthread_create(&t, NULL, thr_main, &a);
+	if (rc == 0)
+		pthread_join(t, NULL);
+	usva_page_pool_refill(a.pool, UINT_MAX);
+	usva_page_pool_stats(a.pool, &st);
+	usva_page_pool_destroy(a.pool);
+	TEST_ASSERT_EQ(rc, 0, "pthread_create");
+	TEST_ASSERT(a.lcore == LCORE_ID_ANY, "thread has lcore id %u",
+		    a.lcore);
+	TEST_ASSERT(a.ok, "bad page on a non-EAL thread");
+	TEST_ASSERT_EQ(st.allocs, a.allocs, "shared counter slot");
+	TEST_ASSERT(st.in_use == 0 && st.free == 16, "in_use %" PRIu64,
+		    st.in_use);
+	return TEST_SUCCESS;
 }
 
 /* ---- fail-nth ------------------------------------------------------------ */
@@ -952,7 +1011,7 @@ perf_setup(uint32_t shift, uint32_t nr, const char *what,
 	struct usva_page_pool_stats st;
 
 	TEST_ASSERT_OK(pool_new(pool, shift, nr, 256, NULL));
-	stats_of(*pool, &st);
+	usva_page_pool_stats(*pool, &st);
 	printf("    setup, %s: %u x %lu KiB pages in %.1f ms, %.0f ns per "
 	       "page (%.0f ns per 4 KiB)\n", what, nr, (1ul << shift) >> 10,
 	       st.setup_ns / 1e6, (double)st.setup_ns / nr,
@@ -1047,7 +1106,7 @@ USVA_TEST(perf, page_pool_perf)
 	PP_ASSERT_OK_OUT(pool_new(&nocache, 12, 1024, 0, NULL));
 	TEST_ASSERT_GOTO(perf_pairs(nocache, "no cache (common ring)") ==
 			 TEST_SUCCESS, out, "pairs");
-	stats_of(pool, &st);
+	usva_page_pool_stats(pool, &st);
 	TEST_ASSERT_GOTO(st.in_use == 0 && st.alloc_fails == 0, out,
 			 "in_use %" PRIu64, st.in_use);
 	ret = TEST_SUCCESS;

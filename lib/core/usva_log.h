@@ -23,6 +23,7 @@ extern int usva_logtype_core;
 extern int usva_logtype_pool;
 extern int usva_logtype_pasid;
 extern int usva_logtype_as;
+extern int usva_logtype_iommu;
 
 /**
  * Log one line. @p type is the suffix of a usva_logtype_ variable

@@ -48,6 +48,7 @@
 
 #define PP_SHIFT_4K		12
 #define PP_SHIFT_2M		21
+#define PP_4K			(UINT64_C(1) << PP_SHIFT_4K)
 #define PP_HUGE_SIZE		(UINT64_C(1) << PP_SHIFT_2M)
 /* Largest pool: 64 GiB, i.e. 2^24 4 KiB pages or 2^15 2 MiB pages. */
 #define PP_MAX_BYTES_SHIFT	36
@@ -62,15 +63,15 @@
 /*
  * One per page, the object type of the mempool. Cache-line sized by the
  * mempool (no RTE_MEMPOOL_F_NO_CACHE_ALIGN), so holders of different pages
- * never share a line when they update priv.
+ * never share a line when they update priv. priv and flags belong to the
+ * page's current holder (see the ownership note on top); flags is accessed
+ * with relaxed atomics all the same, so that a caller's racing double free
+ * is a detectable race rather than undefined behaviour.
  */
 struct pp_desc {
 	void *va;		/* the page; read-only after creation */
-	uint64_t priv;		/* owned by the page's current holder */
-	uint32_t flags;		/* PP_DESC_*; owned by the current holder,
-				 * accessed with relaxed atomics only so that
-				 * a buggy double free is a detectable race
-				 * rather than undefined behaviour */
+	uint64_t priv;		/* the holder's word, zeroed on alloc */
+	uint32_t flags;		/* PP_DESC_* */
 };
 
 enum pp_ctr {
@@ -81,9 +82,11 @@ enum pp_ctr {
 };
 
 /*
- * Per-lcore counters. Slot i is written only by EAL lcore i, so a relaxed
- * load and store suffice; the last slot is shared by every non-EAL thread
- * and is updated with atomic adds. Readers sum all slots with relaxed loads.
+ * Per-lcore counters, one cache line per slot so lcores never write a
+ * shared line. Slot i is written only by the thread of lcore i (EAL lcores
+ * and registered non-EAL threads have unique ids), so a relaxed load and
+ * store suffice; the last slot is shared by unregistered threads and is
+ * updated with atomic adds. Readers sum all slots with relaxed loads.
  */
 struct pp_lcore_ctr {
 	uint64_t v[PP_CTR_MAX];
@@ -98,8 +101,8 @@ struct usva_page_pool {
 	uint64_t page_size;
 	uint32_t page_shift;
 	uint32_t nr_pages;
-	struct rte_mempool *mp;		/* free, zeroed pages (MP/MC safe) */
-	struct rte_ring *dirty;		/* pages to re-zero (MP/MC safe) */
+	struct rte_mempool *mp;		/* free zeroed pages (MP/MC) */
+	struct rte_ring *dirty;		/* pages to re-zero (MP/MC) */
 	struct pp_desc **desc_of_page;	/* page index -> descriptor */
 	int node;			/* NUMA node of the pages, or -1 */
 	uint64_t setup_ns;
@@ -281,13 +284,15 @@ usva_page_free(struct usva_page_pool *pool, void *page, bool zeroed)
 		return;
 	d = pp_desc_of(pool, page);
 	if (unlikely(d == NULL || d->va != page)) {
-		USVA_LOG_RATELIMITED(ERR, pool, "%s: free of %p: not a page of the pool",
+		USVA_LOG_RATELIMITED(ERR, pool,
+				     "%s: free of %p: not a page of the pool",
 				     pool->name, page);
 		return;
 	}
 	if (unlikely(!(__atomic_load_n(&d->flags, __ATOMIC_RELAXED) &
 		       PP_DESC_OUT))) {
-		USVA_LOG_RATELIMITED(ERR, pool, "%s: double free of page %p ignored",
+		USVA_LOG_RATELIMITED(ERR, pool,
+				     "%s: double free of page %p ignored",
 				     pool->name, page);
 		return;
 	}
@@ -476,11 +481,15 @@ pp_cache_size(uint32_t want, uint32_t nr_pages)
 
 /* ---- the memory region ------------------------------------------------- */
 
-/* Reserve an address range of pool->len bytes aligned to @p align. */
+/*
+ * Reserve an address range of pool->len bytes aligned to @p align: map
+ * @p align more than needed when mmap's own 4 KiB alignment is not enough,
+ * and give back the slack on both sides.
+ */
 static int
 pp_region_map(struct usva_page_pool *pool, size_t align)
 {
-	size_t span = pool->len + align;
+	size_t span = pool->len + (align > PP_4K ? align : 0);
 	uint8_t *raw, *base, *end;
 
 	if (usva_fail_point("pool_mmap")) {
@@ -568,10 +577,11 @@ pp_region_touch(struct usva_page_pool *pool)
 {
 	volatile uint8_t *p = (volatile uint8_t *)pool->base;
 
-	for (size_t off = 0; off < pool->len; off += UINT64_C(1) << PP_SHIFT_4K)
+	for (size_t off = 0; off < pool->len; off += PP_4K)
 		p[off] = 0;
 	if (mlock((void *)pool->base, pool->len) != 0)
-		USVA_LOG(DEBUG, pool, "%s: pages not locked (%s): they may be swapped out",
+		USVA_LOG(DEBUG, pool,
+			 "%s: pages not locked (%s): they may be swapped out",
 			 pool->name, strerror(errno));
 }
 
@@ -751,8 +761,9 @@ usva_page_pool_create(const struct usva_page_pool_config *cfg,
 		goto err_mempool;
 
 	pool->setup_ns = pp_now_ns() - t0;
-	USVA_LOG(DEBUG, pool, "%s: %u pages of %" PRIu64 " bytes at %p, node %d, %" PRIu64 " ns",
-		 pool->name, pool->nr_pages, pool->page_size,
+	USVA_LOG(DEBUG, pool,
+		 "%s: %u pages of %" PRIu64 " bytes at %p, node %d, %" PRIu64
+		 " ns", pool->name, pool->nr_pages, pool->page_size,
 		 (void *)pool->base, pool->node, pool->setup_ns);
 	*out = pool;
 	return 0;
@@ -777,11 +788,20 @@ usva_page_pool_destroy(struct usva_page_pool *pool)
 		return;
 	usva_page_pool_stats(pool, &st);
 	if (st.in_use != 0)
-		USVA_LOG(WARNING, pool, "%s: destroyed with %" PRIu64 " pages still handed out",
-			 pool->name, st.in_use);
+		USVA_LOG(WARNING, pool,
+			 "%s: destroyed with %" PRIu64
+			 " pages still handed out", pool->name, st.in_use);
 	usva_free(pool->dirty);
 	rte_mempool_free(pool->mp);
 	pp_region_destroy(pool);
 	usva_free(pool->desc_of_page);
 	usva_free(pool);
+}
+
+void
+usva_page_pool_region(const struct usva_page_pool *pool, void **base,
+		      uint64_t *len)
+{
+	*base = (void *)pool->base;
+	*len = pool->len;
 }

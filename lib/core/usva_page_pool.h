@@ -41,7 +41,7 @@ struct usva_page_pool_config {
 				 *   creating thread's node */
 	uint32_t cache_size;	/**< per-lcore cache (descriptors); 0: none;
 				 *   clamped to what rte_mempool accepts
-				 *   (RTE_MEMPOOL_CACHE_MAX_SIZE, and at most
+				 *   (RTE_MEMPOOL_CACHE_MAX_SIZE, and about
 				 *   2/3 of nr_pages) */
 	const char *name;	/**< unique rte_mempool name, at most
 				 *   RTE_MEMPOOL_NAMESIZE - 1 characters;
@@ -64,7 +64,9 @@ struct usva_page_pool_stats {
 /**
  * Create a pool. Slow path: allocates and touches every page (the time it
  * took is in stats.setup_ns). The memory is aligned to the page size, and
- * to 2 MiB once the pool spans 2 MiB. Thread-safe.
+ * to 2 MiB once the pool spans 2 MiB, with transparent huge pages asked
+ * for (a 2 MiB page is one huge page when the kernel has one to give).
+ * Thread-safe.
  *
  * @return 0 and *@p out; on failure *@p out is NULL (if @p out is not) and:
  *         -EFAULT (@p cfg NULL), -EINVAL (@p out NULL; bad size, shift,
@@ -128,6 +130,13 @@ bool usva_page_pool_contains(const struct usva_page_pool *pool,
  * @return the word, or NULL if @p page is not in the pool.
  */
 uint64_t *usva_page_priv(struct usva_page_pool *pool, const void *page);
+
+/**
+ * The pool's memory region: every page lies in [*base, *base + *len).
+ * The IOMMU layer maps it into stage 2 (IOVA = VA) for table walks.
+ */
+void usva_page_pool_region(const struct usva_page_pool *pool, void **base,
+			   uint64_t *len);
 
 /** Page size of the pool in bytes. */
 uint64_t usva_page_pool_page_size(const struct usva_page_pool *pool);

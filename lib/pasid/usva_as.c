@@ -829,6 +829,12 @@ usva_as_root(const struct usva_as *as)
 	return (uint64_t)(uintptr_t)as->root;
 }
 
+struct usva_page_pool *
+usva_as_table_pool(const struct usva_as *as)
+{
+	return as->pool;
+}
+
 uint32_t
 usva_as_format(const struct usva_as *as)
 {

@@ -146,6 +146,9 @@ uint32_t usva_as_levels(const struct usva_as *as);
 /** va_bits the AS was created with. */
 uint32_t usva_as_va_bits(const struct usva_as *as);
 
+/** The page pool the AS takes its table pages from. */
+struct usva_page_pool *usva_as_table_pool(const struct usva_as *as);
+
 /** Counters of an address space. */
 struct usva_as_stats {
 	uint64_t table_pages;	/**< table pages held, root included */

@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * emu backend: the device side of the emulated nesting IOMMU.
+ *
+ * An emulated device (emu-dma, tests) reaches memory only through these
+ * calls, with a PASID: the model walks the stage-1 table of the domain
+ * attached at (device, PASID) with the format's code, checks permissions,
+ * sets accessed/dirty bits as the format says, translates every table and
+ * output address through stage 2, and caches translations in an IOTLB (and
+ * a device TLB for ATS devices) that it keeps using until invalidated.
+ *
+ * An access that misses returns a recoverable fault the device may turn
+ * into a page request (PRI), or an unrecoverable one, which the model has
+ * already reported to the instance's event ring. Memory outside stage 2 is
+ * never touched.
+ *
+ * This is a driver-specific API (as DPDK's rte_pmd_*.h): lib/ never
+ * includes it.
+ */
+#ifndef USVA_EMU_H
+#define USVA_EMU_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "usva_iommu.h"
+#include "usva_iommu_fault.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Why a translation failed. */
+enum usva_emu_fault_reason {
+	USVA_EMU_OK = 0,
+	/* recoverable: a page request may resolve these */
+	USVA_EMU_S1_NOT_PRESENT = 1,	/**< no stage-1 leaf */
+	USVA_EMU_S1_PERM,		/**< leaf lacks the access right */
+	/* unrecoverable: reported as events */
+	USVA_EMU_S1_BAD_ENTRY,		/**< reserved bits / bad encoding */
+	USVA_EMU_S2_FAULT,		/**< table or page outside stage 2 */
+	USVA_EMU_BAD_PASID,		/**< nothing attached / out of range */
+	USVA_EMU_NON_CANONICAL,		/**< address the format rejects */
+};
+
+/** A translation, or why there is none. */
+struct usva_emu_xlate {
+	void *host;		/**< process pointer for the address */
+	uint64_t len;		/**< bytes contiguous from @p host, to the end
+				 *   of the leaf (and of the stage-2 mapping) */
+	uint32_t reason;	/**< enum usva_emu_fault_reason */
+	uint32_t prot;		/**< USVA_PROT_* granted by the leaf */
+	bool cached;		/**< served by the IOTLB or device TLB */
+};
+
+/**
+ * Translate one access of device @p dev.
+ * @param access  USVA_ACCESS_* (READ or WRITE, EXEC, PRIV).
+ * @return 0 and @p x; -EFAULT with x->reason recoverable (page request
+ *         possible); -EIO with x->reason unrecoverable (event raised);
+ *         -ENODEV if @p dev is not an emu device.
+ * Thread-safe; lock-free against other translations of other PASIDs.
+ */
+int usva_emu_translate(struct usva_iommu_dev *dev, uint32_t pasid,
+		       uint64_t addr, uint32_t access,
+		       struct usva_emu_xlate *x);
+
+/** Where a DMA stopped. */
+struct usva_emu_dma_fault {
+	uint64_t addr;		/**< first address not done */
+	uint32_t access;	/**< USVA_ACCESS_* that faulted */
+	uint32_t reason;	/**< enum usva_emu_fault_reason */
+};
+
+/**
+ * DMA read from the device's view: copy [addr, addr + len) of @p pasid to
+ * @p buf. Stops at the first fault.
+ * @return bytes copied (len when complete); when short, @p f says where
+ *         and why (-ENODEV for a non-emu device).
+ */
+int64_t usva_emu_dma_read(struct usva_iommu_dev *dev, uint32_t pasid,
+			  uint64_t addr, void *buf, uint64_t len,
+			  struct usva_emu_dma_fault *f);
+
+/** DMA write: copy @p buf to [addr, addr + len). As usva_emu_dma_read(). */
+int64_t usva_emu_dma_write(struct usva_iommu_dev *dev, uint32_t pasid,
+			   uint64_t addr, const void *buf, uint64_t len,
+			   struct usva_emu_dma_fault *f);
+
+/**
+ * DMA compare of [addr, addr + len) with @p buf.
+ * @return bytes compared equal before the first difference or fault
+ *         (len: all equal); @p f set on a fault, f->reason USVA_EMU_OK on
+ *         a difference.
+ */
+int64_t usva_emu_dma_compare(struct usva_iommu_dev *dev, uint32_t pasid,
+			     uint64_t addr, const void *buf, uint64_t len,
+			     struct usva_emu_dma_fault *f);
+
+/** A page request as the device raises it. */
+struct usva_emu_prq_desc {
+	uint64_t addr;		/**< any address in the page */
+	uint64_t private_data[2];
+	uint32_t pasid;
+	uint32_t grpid;		/**< group index, < 512 (9 bits, as PRI) */
+	uint16_t perm;		/**< USVA_ACCESS_* */
+	uint16_t flags;		/**< USVA_PREQ_F_LAST, _PRIV_DATA */
+};
+
+/**
+ * Raise a page request (PCIe PRI) from @p dev.
+ * @return 0 queued; 1 the queue was full: the IOMMU auto-answered the
+ *         group SUCCESS (when @p d is its last request) and counted the
+ *         overflow — the device retries its access and faults again;
+ *         -EBUSY the device is at its PRI capacity (outstanding requests);
+ *         -EPERM PRI disabled (after a FAILURE response, until
+ *         usva_emu_dev_pri_enable()) or the device has no PRI; -EINVAL bad
+ *         group index or PASID; -ENODEV not an emu device.
+ */
+int usva_emu_page_request(struct usva_iommu_dev *dev,
+			  const struct usva_emu_prq_desc *d);
+
+/** A response as the device receives it. */
+struct usva_emu_prg_resp {
+	uint32_t pasid;
+	uint32_t grpid;
+	uint16_t code;		/**< enum usva_page_resp_code */
+	uint16_t flags;
+	uint32_t reserved;
+	uint64_t private_data[2];
+};
+
+/**
+ * Take up to @p n page group responses addressed to @p dev, oldest first.
+ * One consumer per device.
+ * @return the number taken.
+ */
+int usva_emu_dev_responses(struct usva_iommu_dev *dev,
+			   struct usva_emu_prg_resp *out, unsigned int n);
+
+/** Re-enable PRI after a FAILURE response. @return 0; -ENODEV. */
+int usva_emu_dev_pri_enable(struct usva_iommu_dev *dev);
+
+/** True while PRI is enabled on @p dev. */
+bool usva_emu_dev_pri_enabled(struct usva_iommu_dev *dev);
+
+/**
+ * Make an invalidation entry fail: the @p nth entry executed from now on
+ * (1-based, counted per instance) fails with @p err (e.g. -EIO for an
+ * ITE-like device TLB timeout, -EINVAL for an ICE-like bad descriptor).
+ * 0 disarms. For tests.
+ * @return 0; -ENODEV not an emu instance.
+ */
+int usva_emu_inval_fail_nth(struct usva_iommu *iommu, uint32_t nth, int err);
+
+/**
+ * Outstanding page request groups of the instance (requests queued or
+ * handed to software and not answered yet).
+ */
+uint32_t usva_emu_outstanding_groups(struct usva_iommu *iommu);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* USVA_EMU_H */
