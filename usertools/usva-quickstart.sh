@@ -180,7 +180,7 @@ run_demo() {
 }
 
 run_tests() {
-	local eal extra log rc count last passed failed skipped
+	local eal extra log rc count last passed failed skipped why
 	read -r -a eal <<<"$(eal_args)"
 	read -r -a extra <<<"${USVA_TEST_ARGS:-}"
 	log="$(mktemp)"
@@ -197,37 +197,44 @@ run_tests() {
 
 	count="$(grep -E "$COUNT_RE" "$log" | tail -n 1 || true)"
 	last="$(tail -n 1 "$log")"
-	if [[ -z "$count" ]]; then
-		# No count line: the runner died. Count what finished, and the
-		# case it died in as failed.
-		passed=$(grep -c '^\[  OK  \]' "$log" || true)
-		failed=$(($(grep -c '^\[ FAIL \]' "$log" || true) + 1))
-		skipped=$(grep -c '^\[ SKIP \]' "$log" || true)
-	else
+	if [[ -n "$count" ]]; then
 		read -r passed _ failed _ skipped _ <<<"${count//,/}"
 		skipped="${skipped:-0}"
-		if ((rc != 0 && failed == 0)); then
-			# It counted no failure but did not exit cleanly (a
-			# sanitizer report at exit, a crash in cleanup): that
-			# is one failure more.
-			failed=1
-		fi
+	else
+		passed=$(grep -c '^\[  OK  \]' "$log" || true)
+		failed=$(grep -c '^\[ FAIL \]' "$log" || true)
+		skipped=$(grep -c '^\[ SKIP \]' "$log" || true)
+	fi
+
+	# How it ended, when that was not a clean exit with its count.
+	why=
+	if ((rc == 124 || rc == 137)); then
+		why="ran out of time (${TEST_TIMEOUT} s)"
+	elif ((rc > 128)); then
+		why="died on signal $((rc - 128))"
+	elif [[ -z "$count" ]]; then
+		why="exited with status $rc without its count line"
+	elif ((rc != 0 && failed == 0)); then
+		why="exited with status $rc after counting no failure (see above)"
+	elif ((rc != 0 && rc != 1)); then
+		why="exited with status $rc"
+	fi
+	# A runner that died counts the case it died in as failed; one that
+	# counted no failure but did not exit cleanly (a sanitizer report at
+	# exit, an error in cleanup) counts one failure.
+	if [[ -z "$count" ]]; then
+		failed=$((failed + 1))
+	elif ((rc != 0 && failed == 0)); then
+		failed=1
+	fi
+	if [[ -n "$why" ]]; then
+		say "usva-test $why"
+		last=
 	fi
 	if ((skipped > 0)); then
 		count="$passed passed, $failed failed, $skipped skipped"
 	else
 		count="$passed passed, $failed failed"
-	fi
-	if ((rc == 124 || rc == 137)); then
-		say "usva-test ran out of time (${TEST_TIMEOUT} s)"
-		last=
-	elif ((rc > 128)); then
-		say "usva-test died on signal $((rc - 128))"
-		last=
-	elif ((rc != 0)) && ! ((rc == 1 && failed > 0)); then
-		# (Status 1 with failures counted needs no comment.)
-		say "usva-test exited with status $rc"
-		last=
 	fi
 	# The count is the last line, whatever was printed after the runner's.
 	if [[ "$last" != "$count" ]]; then

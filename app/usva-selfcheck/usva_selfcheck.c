@@ -264,6 +264,7 @@ err:
 static int
 release_pasids(struct pasid_state *ps)
 {
+	bool had = ps->nr > 0 || ps->owner != NULL || ps->sp != NULL;
 	int rc = 0;
 
 	step = "PASID release";
@@ -300,7 +301,7 @@ release_pasids(struct pasid_state *ps)
 		}
 		ps->sp = NULL;
 	}
-	if (rc == 0)
+	if (rc == 0 && had)
 		printf("PASIDs freed, owner and space destroyed\n");
 	return rc;
 }

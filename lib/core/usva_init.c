@@ -141,6 +141,18 @@ parse_u32(const char *opt, const char *val, uint32_t max, uint32_t *out)
 	return 0;
 }
 
+static bool
+option_known(const char *opt, size_t name_len)
+{
+	static const char *const known[] = { "--usva-pool-pages",
+		"--usva-numa-node", NULL };
+
+	for (const char *const *k = known; *k != NULL; k++)
+		if (strlen(*k) == name_len && strncmp(opt, *k, name_len) == 0)
+			return true;
+	return false;
+}
+
 /*
  * Consume --usva-* options from argv[1..]. @return the number consumed or
  * -EINVAL.
@@ -161,6 +173,11 @@ parse_usva_args(int argc, char **argv)
 		if (strncmp(opt, "--usva-help", name_len) == 0 && name_len == 11) {
 			usva_usage(stdout);
 			continue;
+		}
+		if (!option_known(opt, name_len)) {
+			USVA_LOG(ERR, core, "unknown option %.*s (see --usva-help)",
+				 (int)name_len, opt);
+			return -EINVAL;
 		}
 		if (val == NULL) {
 			USVA_LOG(ERR, core, "%s needs a value", opt);

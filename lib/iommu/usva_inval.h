@@ -22,7 +22,8 @@ struct usva_iommu;
 struct usva_iommu_dev;
 struct usva_domain;
 
-/** @name Caches (usva_inval_entry.caches) @{ */
+/** @name Caches (usva_inval_entry.caches)
+ * @{ */
 #define USVA_INVAL_IOTLB	(1u << 0)	/**< IOTLB and paging-structure caches */
 #define USVA_INVAL_DEVTLB	(1u << 1)	/**< ATS device TLB */
 #define USVA_INVAL_PASID_CACHE	(1u << 2)	/**< PASID-table entry cache */
@@ -35,7 +36,8 @@ enum usva_inval_granule {
 	USVA_INVAL_ADDR,	/**< [addr, addr + npages * 4 KiB) of (dev, pasid) */
 };
 
-/** @name usva_inval_entry.flags @{ */
+/** @name usva_inval_entry.flags
+ * @{ */
 #define USVA_INVAL_F_LEAF	(1u << 0)	/**< only leaves changed: keep
 						 *   paging-structure caches */
 /** @} */

@@ -215,9 +215,11 @@ usva_iommu_close(struct usva_iommu *iommu)
 	if (iommu == NULL)
 		return 0;
 	pthread_mutex_lock(&iommu->lock);
-	if (!TAILQ_EMPTY(&iommu->devs) || !TAILQ_EMPTY(&iommu->domains)) {
+	if (!TAILQ_EMPTY(&iommu->devs) || !TAILQ_EMPTY(&iommu->domains) ||
+	    iommu->pool_maps != NULL) {
 		pthread_mutex_unlock(&iommu->lock);
-		USVA_LOG(ERR, iommu, "usva_iommu_close: devices or domains remain");
+		USVA_LOG(ERR, iommu, "usva_iommu_close: devices, domains or "
+			 "pool mappings remain");
 		return -EBUSY;
 	}
 	pthread_mutex_unlock(&iommu->lock);
@@ -615,8 +617,8 @@ pool_s2_get(struct usva_iommu *iommu, struct usva_page_pool *pool)
 	rc = usva_iommu_s2_map(iommu, (uint64_t)(uintptr_t)base, base, len,
 			       USVA_S2_READ | USVA_S2_WRITE);
 	if (rc) {
-		USVA_LOG(ERR, iommu, "usva_domain_create: table pool not "
-			 "mappable in stage 2 (%d)", rc);
+		USVA_LOG(ERR, iommu, "page pool not mappable in stage 2 (%d)",
+			 rc);
 		usva_free(m);
 		return rc;
 	}
@@ -646,6 +648,29 @@ pool_s2_put(struct usva_iommu *iommu, struct usva_page_pool *pool)
 		}
 		return;
 	}
+}
+
+int
+usva_iommu_map_pool(struct usva_iommu *iommu, struct usva_page_pool *pool)
+{
+	int rc;
+
+	if (iommu == NULL || pool == NULL)
+		return -EINVAL;
+	pthread_mutex_lock(&iommu->lock);
+	rc = pool_s2_get(iommu, pool);
+	pthread_mutex_unlock(&iommu->lock);
+	return rc;
+}
+
+void
+usva_iommu_unmap_pool(struct usva_iommu *iommu, struct usva_page_pool *pool)
+{
+	if (iommu == NULL || pool == NULL)
+		return;
+	pthread_mutex_lock(&iommu->lock);
+	pool_s2_put(iommu, pool);
+	pthread_mutex_unlock(&iommu->lock);
 }
 
 int

@@ -27,11 +27,13 @@ struct usva_iommu_dev;
 struct usva_domain;
 struct usva_as;
 struct usva_pasid_space;
+struct usva_page_pool;
 
 /** Most usva_iommu instances open at once. */
 #define USVA_IOMMU_MAX 16
 
-/** @name usva_iommu_config.flags @{ */
+/** @name usva_iommu_config.flags
+ * @{ */
 /** emu: check every cached translation against the tables (test oracle). */
 #define USVA_IOMMU_F_STRICT	(1u << 0)
 /** @} */
@@ -44,7 +46,7 @@ struct usva_iommu_config {
 	/* end of mandatory fields */
 	/**
 	 * Backend options, "key=value,key=value". emu: flavour=vtd|smmuv3,
-	 * aw=<IOVA bits>, iotlb_sets, iotlb_ways, devtlb_entries,
+	 * aw=\<IOVA bits\>, iotlb_sets, iotlb_ways, devtlb_entries,
 	 * pasid_cache_entries, prq_depth, event_depth, pasid_width.
 	 * Unknown keys are -EINVAL.
 	 */
@@ -79,7 +81,8 @@ const char *usva_iommu_backend(const struct usva_iommu *iommu);
 /** The PASID space attach checks use. */
 struct usva_pasid_space *usva_iommu_pasids(const struct usva_iommu *iommu);
 
-/** @name Capability flags @{ */
+/** @name Capability flags
+ * @{ */
 #define USVA_IOMMU_CAP_NESTING	(1u << 0)	/**< stage 1 over stage 2 */
 #define USVA_IOMMU_CAP_PRI	(1u << 1)	/**< page requests */
 #define USVA_IOMMU_CAP_ATS	(1u << 2)	/**< device TLBs */
@@ -87,7 +90,8 @@ struct usva_pasid_space *usva_iommu_pasids(const struct usva_iommu *iommu);
 #define USVA_IOMMU_CAP_PASID	(1u << 4)	/**< per-PASID attach */
 /** @} */
 
-/** @name Invalidation granules (usva_iommu_caps.inval_granules) @{ */
+/** @name Invalidation granules (usva_iommu_caps.inval_granules)
+ * @{ */
 #define USVA_INVAL_GRAN_DOMAIN	(1u << 0)	/**< everything of a domain */
 #define USVA_INVAL_GRAN_PASID	(1u << 1)	/**< everything of a PASID */
 #define USVA_INVAL_GRAN_ADDR	(1u << 2)	/**< an address range */
@@ -129,7 +133,8 @@ struct usva_iova_range {
 int usva_iommu_iova_ranges(const struct usva_iommu *iommu,
 			   struct usva_iova_range *ranges, uint32_t *nr);
 
-/** @name Stage-2 prot @{ */
+/** @name Stage-2 prot
+ * @{ */
 #define USVA_S2_READ	(1u << 0)
 #define USVA_S2_WRITE	(1u << 1)
 /** @} */
@@ -154,9 +159,22 @@ int usva_iommu_s2_map(struct usva_iommu *iommu, uint64_t iova, void *va,
 int usva_iommu_s2_unmap(struct usva_iommu *iommu, uint64_t iova,
 			uint64_t len, uint64_t *unmapped);
 
+/**
+ * Map a page pool's region into stage 2 at IOVA = VA, counting users: the
+ * first call maps, later ones only count. Domains made from a usva_as do
+ * this for their table pool; pagers do it for their data pool.
+ * @return 0; the errors of usva_iommu_s2_map().
+ */
+int usva_iommu_map_pool(struct usva_iommu *iommu, struct usva_page_pool *pool);
+
+/** Drop one user of a pool's stage-2 mapping; the last unmaps it. */
+void usva_iommu_unmap_pool(struct usva_iommu *iommu,
+			   struct usva_page_pool *pool);
+
 /* ---- devices ------------------------------------------------------- */
 
-/** @name Device flags (config request, info report) @{ */
+/** @name Device flags (config request, info report)
+ * @{ */
 #define USVA_DEV_F_PRI		(1u << 0)	/**< PCIe PRI */
 #define USVA_DEV_F_ATS		(1u << 1)	/**< PCIe ATS (device TLB) */
 #define USVA_DEV_F_PASID_EXEC	(1u << 2)	/**< PASID execute permission */
@@ -286,7 +304,8 @@ enum usva_event_type {
 	USVA_EVENT_BAD_RESPONSE,	/**< response matched no request */
 };
 
-/** @name Access bits (events, page requests) @{ */
+/** @name Access bits (events, page requests)
+ * @{ */
 #define USVA_ACCESS_READ	(1u << 0)
 #define USVA_ACCESS_WRITE	(1u << 1)
 #define USVA_ACCESS_EXEC	(1u << 2)

@@ -30,7 +30,8 @@
 extern "C" {
 #endif
 
-/** @name usva_page_req.flags @{ */
+/** @name usva_page_req.flags
+ * @{ */
 #define USVA_PREQ_F_LAST	(1u << 0)	/**< last request of its group */
 #define USVA_PREQ_F_PASID	(1u << 1)	/**< carries a PASID */
 #define USVA_PREQ_F_PRIV_DATA	(1u << 2)	/**< carries private data */

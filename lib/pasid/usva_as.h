@@ -47,7 +47,8 @@ enum usva_pgfmt {
 			 USVA_PROT_USER)
 /** @} */
 
-/** @name Page sizes (bit = size) @{ */
+/** @name Page sizes (bit = size)
+ * @{ */
 #define USVA_PGSIZE_4K	(UINT64_C(1) << 12)
 #define USVA_PGSIZE_2M	(UINT64_C(1) << 21)
 #define USVA_PGSIZE_1G	(UINT64_C(1) << 30)
@@ -82,7 +83,8 @@ int usva_as_create(const struct usva_as_config *cfg, struct usva_as **out);
  */
 void usva_as_destroy(struct usva_as *as);
 
-/** @name usva_as_map() flags @{ */
+/** @name usva_as_map() flags
+ * @{ */
 #define USVA_MAP_F_MAX_4K	(1u << 0)	/**< 4 KiB leaves only */
 #define USVA_MAP_F_MAX_2M	(1u << 1)	/**< no 1 GiB leaves */
 /** @} */

@@ -47,7 +47,8 @@ enum usva_pte_type {
 				 *   the level forbids: hardware faults */
 };
 
-/** @name Hardware-managed bits reported by decode @{ */
+/** @name Hardware-managed bits reported by decode
+ * @{ */
 #define USVA_PTE_HW_ACCESSED	(1u << 0)
 #define USVA_PTE_HW_DIRTY	(1u << 1)
 /** @} */

@@ -1,0 +1,1123 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Fault service hot path: one iteration of a slot.
+ *
+ *   completions  (MP/SC ring)  -> apply to their groups
+ *   dispatch     (MP/SC ring)  -> resolve requests other slots forwarded
+ *   poll queues  (prq_poll)    -> per request: handler, group, shard;
+ *                                 resolve here if this slot owns the shard
+ *                                 (or everything, under the global lock),
+ *                                 else stage for the owner's dispatch ring
+ *   forward staged requests, flush pagers, time out groups, deliver events
+ *   send the response batch    (one page_respond call per batch)
+ *
+ * Single writer per shard: only the owner slot calls a pager for an
+ * address of its shard, so PTE leaves of one granule are written by one
+ * thread and no lock is taken (usva_as.h's concurrency rule), provided
+ * shard_shift >= the AS's granule_shift (both 21 by default).
+ *
+ * Nothing here allocates, takes a lock other than the baseline's global
+ * one, or makes a system call per fault: backend calls are per burst.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+
+#include <rte_cycles.h>
+#include <rte_pause.h>
+#include <rte_prefetch.h>
+
+#include "usva_as.h"
+#include "usva_fault_internal.h"
+#include "usva_pasid.h"
+
+#define SCAN_BUSY		8	/* clean-up records per busy iteration */
+#define SCAN_IDLE		64	/* ... per idle iteration */
+#define FLUSH_SPINS		64	/* empty page_respond calls before giving up */
+#define EVENTS_BURST		16
+#define IDLE_SPINS		256	/* interrupt mode: idle iterations first */
+#define SLEEP_MIN_NS		10000
+#define SLEEP_MAX_NS		1000000
+
+/* ---- responses ------------------------------------------------------------------ */
+
+static inline void
+lat_record(struct usva_fault_stats *st, const struct usva_fault_service *svc,
+	   uint64_t ts, uint64_t now)
+{
+	uint64_t ns;
+	uint32_t b;
+
+	if (ts == 0 || ts > now)
+		return;
+	ns = (uint64_t)(((unsigned __int128)(now - ts) * svc->ns_mult) >> 32);
+	b = ns == 0 ? 0 : 63 - (uint32_t)__builtin_clzll(ns);
+	if (b >= USVA_FAULT_LAT_BUCKETS)
+		b = USVA_FAULT_LAT_BUCKETS - 1;
+	FSTAT_INC(st, lat_hist[b]);
+}
+
+static inline void
+code_count(struct usva_fault_stats *st, uint16_t code)
+{
+	FSTAT_INC(st, groups);
+	if (code == USVA_PAGE_RESP_SUCCESS)
+		FSTAT_INC(st, resp_success);
+	else if (code == USVA_PAGE_RESP_INVALID)
+		FSTAT_INC(st, resp_invalid);
+	else
+		FSTAT_INC(st, resp_failure);
+}
+
+void
+fault_slot_flush(struct fault_slot *s, bool must)
+{
+	uint32_t i = 0, j, k, spins = 0;
+	uint16_t n;
+	uint8_t id;
+
+	while (i < s->resp_n) {
+		/* One call per run of responses to the same IOMMU. */
+		id = s->resp_iommu[i];
+		for (j = i + 1; j < s->resp_n && s->resp_iommu[j] == id; j++)
+			;
+		for (k = i; k < j; k += n) {
+			n = usva_iommu_page_respond(id, &s->resp[k],
+						    (uint16_t)(j - k));
+			if (k + n == j)
+				break;
+			FSTAT_INC(&s->stats.st, resp_retries);
+			if (n == 0 && ++spins > FLUSH_SPINS && !must)
+				goto keep;
+			rte_pause();
+		}
+		i = j;
+	}
+	s->resp_n = 0;
+	return;
+keep:
+	/* Keep what the backend did not take, for the next flush. */
+	memmove(&s->resp[0], &s->resp[k], (s->resp_n - k) * sizeof(s->resp[0]));
+	memmove(&s->resp_iommu[0], &s->resp_iommu[k], s->resp_n - k);
+	s->resp_n -= k;
+}
+
+void
+fault_slot_respond(struct fault_slot *s, const struct usva_page_resp *r,
+		   uint8_t iommu, uint64_t ts, int32_t shard)
+{
+	const struct usva_fault_service *svc = s->svc;
+
+	if (unlikely(s->resp_n == svc->resp_batch)) {
+		fault_slot_flush(s, false);
+		if (s->resp_n == svc->resp_batch)
+			fault_slot_flush(s, true);
+	}
+	s->resp[s->resp_n] = *r;
+	s->resp_iommu[s->resp_n] = iommu;
+	s->resp_n++;
+	code_count(&s->stats.st, r->code);
+	lat_record(&s->stats.st, svc, ts, s->now);
+	if (shard >= 0) {
+		code_count(&svc->shards[shard].st, r->code);
+		lat_record(&svc->shards[shard].st, svc, ts, s->now);
+	}
+	if (s->resp_n == svc->resp_batch)
+		fault_slot_flush(s, false);
+}
+
+/* Answer a group that never needed a record: straight from its request. */
+static void
+answer_req(struct fault_slot *s, const struct usva_page_req *q, uint8_t iommu,
+	   uint32_t rank, int32_t shard)
+{
+	struct usva_page_resp r;
+
+	r.dev_id = q->dev_id;
+	r.pasid = q->pasid;
+	r.grpid = q->grpid;
+	r.cookie = q->cookie;
+	r.code = rank_to_code(rank);
+	r.flags = q->flags & (USVA_PREQ_F_PASID | USVA_PREQ_F_PRIV_DATA);
+	r.reserved = 0;
+	if (q->flags & USVA_PREQ_F_PRIV_DATA) {
+		r.private_data[0] = q->private_data[0];
+		r.private_data[1] = q->private_data[1];
+	} else {
+		r.private_data[0] = 0;
+		r.private_data[1] = 0;
+	}
+	fault_slot_respond(s, &r, iommu, q->ts, shard);
+}
+
+/* Answer a group this thread claimed (CLOSING, state @p st), then let the
+ * record go: FREE if it is in our own table, DONE (for the table's slot to
+ * reclaim) otherwise. */
+static void
+group_answer(struct fault_slot *s, struct fault_group *g, uint64_t st,
+	     int32_t shard)
+{
+	struct usva_page_resp r;
+	uint8_t iommu = g->iommu;
+	uint64_t ts = g->ts;
+	bool own = g >= s->groups && g <= s->groups + s->gmask;
+
+	fault_group_resp(g, rank_to_code(gs_worst(st)), &r);
+	/* Release: our reads of the record come before its reuse, which
+	 * starts with the table slot's acquire load of FREE/DONE. */
+	__atomic_store_n(&g->state, gs_make(gs_gen(st), own ? GS_FREE : GS_DONE),
+			 __ATOMIC_RELEASE);
+	if (own)
+		s->open--;
+	fault_slot_respond(s, &r, iommu, ts, shard);
+}
+
+/* Let go of a claimed group of our own table without answering it (it
+ * never got its LAST). Release: as in group_answer(). */
+static void
+group_drop(struct fault_slot *s, struct fault_group *g, uint64_t st)
+{
+	__atomic_store_n(&g->state, gs_make(gs_gen(st), GS_FREE),
+			 __ATOMIC_RELEASE);
+	s->open--;
+}
+
+/* ---- group table: the slot's own operations --------------------------------- */
+
+static inline uint32_t
+group_hash(uint8_t iommu, uint32_t dev_id, uint32_t pasid, uint32_t grpid)
+{
+	uint64_t k = (((uint64_t)dev_id << 32) | pasid) *
+		     UINT64_C(0x9e3779b97f4a7c15);
+
+	k ^= (((uint64_t)grpid << 8) | iommu) * UINT64_C(0xc2b2ae3d27d4eb4f);
+	return (uint32_t)(k >> 29);
+}
+
+static inline bool
+group_key_eq(const struct fault_group *g, uint8_t iommu,
+	     const struct usva_page_req *q)
+{
+	return g->grpid == q->grpid && g->pasid == q->pasid &&
+	       g->dev_id == q->dev_id && g->iommu == iommu;
+}
+
+/* DONE -> FREE: only the table's slot does it, so a plain store suffices;
+ * our acquire load of DONE ordered the answerer's reads before it. */
+static inline void
+group_reclaim(struct fault_slot *s, struct fault_group *g, uint64_t st)
+{
+	__atomic_store_n(&g->state, gs_make(gs_gen(st), GS_FREE),
+			 __ATOMIC_RELAXED);
+	s->open--;
+}
+
+/*
+ * Find the OPEN group of @p q's key. *ins gets a record free for an insert
+ * on the probe path (UINT32_MAX: none), *gen the found group's generation.
+ */
+static struct fault_group *
+group_find(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q,
+	   uint32_t *ins, uint32_t *gen)
+{
+	uint32_t i = group_hash(iommu, q->dev_id, q->pasid, q->grpid) & s->gmask;
+	uint32_t n, first = UINT32_MAX;
+	struct fault_group *g;
+	uint64_t st;
+
+	for (n = 0; n <= s->gmask; n++, i = (i + 1) & s->gmask) {
+		g = &s->groups[i];
+		/* Acquire: pairs with the release that published or let go
+		 * of the record. */
+		st = __atomic_load_n(&g->state, __ATOMIC_ACQUIRE);
+		switch (gs_phase(st)) {
+		case GS_EMPTY:
+			*ins = first == UINT32_MAX ? i : first;
+			return NULL;
+		case GS_DONE:
+			group_reclaim(s, g, st);
+			/* fall through */
+		case GS_FREE:
+			if (first == UINT32_MAX)
+				first = i;
+			break;
+		case GS_OPEN:
+			if (group_key_eq(g, iommu, q)) {
+				*ins = i;
+				*gen = gs_gen(st);
+				return g;
+			}
+			break;
+		default:	/* CLOSING: being answered, not ours to match */
+			break;
+		}
+	}
+	*ins = first;
+	return NULL;
+}
+
+/* A free record for @p q's key when the lookup was skipped (no group
+ * open): the first EMPTY/FREE/DONE on its probe path. */
+static uint32_t
+group_free_slot(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q)
+{
+	uint32_t i = group_hash(iommu, q->dev_id, q->pasid, q->grpid) & s->gmask;
+	uint32_t n;
+	uint64_t st;
+
+	for (n = 0; n <= s->gmask; n++, i = (i + 1) & s->gmask) {
+		/* Acquire: as in group_find(). */
+		st = __atomic_load_n(&s->groups[i].state, __ATOMIC_ACQUIRE);
+		switch (gs_phase(st)) {
+		case GS_DONE:
+			group_reclaim(s, &s->groups[i], st);
+			/* fall through */
+		case GS_EMPTY:
+		case GS_FREE:
+			return i;
+		default:
+			break;
+		}
+	}
+	return UINT32_MAX;
+}
+
+/* Reclaim every DONE record, once per iteration at most, when the table
+ * looks full. */
+static void
+groups_reclaim_all(struct fault_slot *s)
+{
+	uint32_t i;
+	uint64_t st;
+
+	if (s->full_reclaim_done)
+		return;
+	s->full_reclaim_done = true;
+	for (i = 0; i <= s->gmask; i++) {
+		/* Acquire: as in group_find(). */
+		st = __atomic_load_n(&s->groups[i].state, __ATOMIC_ACQUIRE);
+		if (gs_phase(st) == GS_DONE)
+			group_reclaim(s, &s->groups[i], st);
+	}
+}
+
+/* Room for one more group? max_groups bounds the groups open per slot. */
+static inline bool
+group_room(struct fault_slot *s)
+{
+	if (likely(s->open < s->svc->cfg.max_groups))
+		return true;
+	groups_reclaim_all(s);
+	return s->open < s->svc->cfg.max_groups;
+}
+
+/* The generation record @p idx will get when published (FREE/EMPTY records
+ * are only touched by their slot: it cannot change under us). */
+static inline uint32_t
+group_next_gen(struct fault_slot *s, uint32_t idx)
+{
+	return gen_next(gs_gen(__atomic_load_n(&s->groups[idx].state,
+					       __ATOMIC_RELAXED)));
+}
+
+static inline void
+group_write_resp_fields(struct fault_group *g, const struct usva_page_req *q)
+{
+	g->cookie = q->cookie;
+	g->resp_flags = q->flags & (USVA_PREQ_F_PASID | USVA_PREQ_F_PRIV_DATA);
+	if (q->flags & USVA_PREQ_F_PRIV_DATA) {
+		g->priv[0] = q->private_data[0];
+		g->priv[1] = q->private_data[1];
+	} else {
+		g->priv[0] = 0;
+		g->priv[1] = 0;
+	}
+}
+
+/*
+ * The LAST request's cookie and private data go into the record before the
+ * CAS that sets LAST (which releases them). Until LAST is set only this
+ * slot, a timeout (this slot) or unregister (after its grace period, when
+ * this slot no longer touches the group) may claim the group, so nobody
+ * reads the fields while they are written. A second LAST for the same
+ * group (a misbehaving device) keeps the first one's fields.
+ */
+static inline void
+group_last_fields(struct fault_group *g, const struct usva_page_req *q,
+		  bool last)
+{
+	if (last && !(__atomic_load_n(&g->state, __ATOMIC_RELAXED) & GS_LAST))
+		group_write_resp_fields(g, q);
+}
+
+/* Start a group in record @p idx with state bits @p bits (pending, LAST,
+ * worst). @return its generation. */
+static uint32_t
+group_publish(struct fault_slot *s, uint32_t idx, uint8_t iommu,
+	      const struct usva_page_req *q, uint32_t hgen, uint64_t bits)
+{
+	struct fault_group *g = &s->groups[idx];
+	uint32_t gen = group_next_gen(s, idx);
+
+	g->dev_id = q->dev_id;
+	g->pasid = q->pasid;
+	g->grpid = q->grpid;
+	g->iommu = iommu;
+	__atomic_store_n(&g->hgen, hgen, __ATOMIC_RELAXED);	/* R: flush walks */
+	g->ts = q->ts;
+	g->deadline = s->now + s->svc->timeout_tsc;
+	group_write_resp_fields(g, q);
+	/* Release: the fields above before the state that makes them live;
+	 * answerers and completers acquire the state. */
+	__atomic_store_n(&g->state, gs_make(gen, GS_OPEN) | bits,
+			 __ATOMIC_RELEASE);
+	s->open++;
+	s->dirty = true;
+	return gen;
+}
+
+/*
+ * Update an OPEN group of generation @p gen: pending += @p delta, worst =
+ * max(worst, @p rank), LAST |= @p last. The update that leaves pending 0
+ * with LAST seen also claims it (CLOSING), in the same CAS.
+ * @return 1 claimed (the caller answers, *@p out the claimed state), 0
+ *         updated, -1 gone (answered already: timeout, unregister), -2 the
+ *         pending count is at its limit (nothing changed).
+ */
+static inline int
+group_update(struct fault_group *g, uint32_t gen, int delta, uint32_t rank,
+	     bool last, uint64_t *out)
+{
+	uint64_t old = __atomic_load_n(&g->state, __ATOMIC_ACQUIRE), nw;
+
+	do {
+		if (gs_phase(old) != GS_OPEN || gs_gen(old) != gen)
+			return -1;
+		if (delta > 0 && gs_pending(old) == GS_PEND_MAX)
+			return -2;
+		if (delta < 0 && gs_pending(old) == 0)
+			return -1;
+		nw = old + (uint64_t)(int64_t)delta * GS_PEND_ONE;
+		nw = gs_with_worst(nw, rank);
+		if (last)
+			nw |= GS_LAST;
+		if (gs_pending(nw) == 0 && (nw & GS_LAST))
+			nw = (nw & ~GS_PHASE_MASK) | GS_CLOSING;
+		/* Acq_rel: release publishes what the caller wrote before
+		 * (the LAST request's fields); acquire lets a claimant read
+		 * what earlier updaters published. */
+	} while (!__atomic_compare_exchange_n(&g->state, &old, nw, false,
+					      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+	*out = nw;
+	return gs_phase(nw) == GS_CLOSING ? 1 : 0;
+}
+
+/* ---- groups that found no record: "doomed" ---------------------------------- */
+/*
+ * A request that needs a record when none is free (max_groups open) cannot
+ * be answered now unless it is its group's LAST (a response before the
+ * LAST would end the group early on the device). So a non-LAST one is
+ * remembered here, by key, and its LAST is answered INVALID at once; the
+ * requests in between are dropped. FAULT_DOOMED keys per slot; past that
+ * the oldest is forgotten (its LAST is then served as a new group).
+ */
+static bool
+doomed_take(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q,
+	    bool last)
+{
+	struct fault_doomed *d;
+	uint32_t i;
+
+	for (i = 0; i < FAULT_DOOMED; i++) {
+		d = &s->doomed[i];
+		if (d->iommu == iommu && d->grpid == q->grpid &&
+		    d->pasid == q->pasid && d->dev_id == q->dev_id) {
+			if (last) {
+				d->iommu = UINT32_MAX;
+				s->doomed_n--;
+			}
+			return true;
+		}
+	}
+	return false;
+}
+
+static void
+doomed_add(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q)
+{
+	struct fault_doomed *d = NULL;
+	uint32_t i;
+
+	for (i = 0; i < FAULT_DOOMED && d == NULL; i++)
+		if (s->doomed[i].iommu == UINT32_MAX)
+			d = &s->doomed[i];
+	if (d == NULL) {
+		d = &s->doomed[s->doomed_head];	/* forget the oldest */
+		s->doomed_head = (s->doomed_head + 1) % FAULT_DOOMED;
+		s->doomed_n--;
+	}
+	d->iommu = iommu;
+	d->dev_id = q->dev_id;
+	d->pasid = q->pasid;
+	d->grpid = q->grpid;
+	s->doomed_n++;
+}
+
+/* No record for @p q: answer a LAST now, remember a non-LAST. */
+static void
+group_overflow(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q,
+	       bool last)
+{
+	FSTAT_INC(&s->stats.st, group_overflow);
+	USVA_LOG_RATELIMITED(NOTICE, fault,
+		"lcore slot %u: no group record free (max_groups %u): group %u of dev %u pasid %u answered INVALID",
+		s->idx, s->svc->cfg.max_groups, q->grpid, q->dev_id, q->pasid);
+	if (last)
+		answer_req(s, q, iommu, RANK_INVALID, -1);
+	else
+		doomed_add(s, iommu, q);
+}
+
+/* ---- resolving one page ------------------------------------------------------ */
+
+static inline bool
+slot_owns(const struct fault_slot *s, uint32_t shard)
+{
+	return s->svc->global_lock || s->svc->owner[shard] == s->idx;
+}
+
+/* Map up to h->prefetch pages after @p page, best effort: only pages of
+ * shards this slot owns, only while the pager resolves synchronously. */
+static void
+prefetch(struct fault_slot *s, struct usva_fault_handler *h, uint64_t page)
+{
+	const struct usva_fault_service *svc = s->svc;
+	struct usva_pager_fault f;
+	struct usva_as_xlate x;
+	uint64_t a = page;
+	uint32_t i;
+
+	f.as = h->as;
+	f.pasid = h->pasid;
+	f.perm = USVA_ACCESS_READ;
+	f.slot = s->idx;
+	/* Generation 0: a completion of it is ignored. */
+	f.tok = tok_make(svc->reg, svc->inst, s->idx, s->idx, 0, 0, 0);
+	for (i = 0; i < h->prefetch; i++) {
+		a += h->page_size;
+		if (a - h->base >= h->len || a < page)
+			break;
+		if (!slot_owns(s, fault_shard_of(svc, h->pasid, a)))
+			break;
+		if (usva_as_lookup(h->as, a, &x) == 0)
+			continue;
+		f.addr = a;
+		if (h->pager->ops->fault(h->pager, &f) != USVA_PAGER_DONE)
+			break;
+	}
+}
+
+/*
+ * Resolve one page on its shard's owner (or under the global lock).
+ * @return RANK_SUCCESS, RANK_INVALID or RES_PENDING.
+ */
+static uint32_t
+resolve(struct fault_slot *s, struct usva_fault_handler *h, uint64_t addr,
+	uint32_t perm, uint32_t shard, struct usva_fault_token tok)
+{
+	struct usva_fault_stats *ss = &s->svc->shards[shard].st;
+	struct usva_pager_fault f;
+	struct usva_as_xlate x;
+	int rc;
+
+	FSTAT_INC(ss, requests);
+	if (usva_as_lookup(h->as, addr, &x) == 0 && fault_prot_allows(x.prot, perm)) {
+		FSTAT_INC(ss, already_present);
+		FSTAT_INC(&s->stats.st, already_present);
+		return RANK_SUCCESS;
+	}
+	f.as = h->as;
+	f.addr = addr & h->page_mask;
+	f.perm = perm;
+	f.pasid = h->pasid;
+	f.slot = s->idx;
+	f.tok = tok;
+	rc = h->pager->ops->fault(h->pager, &f);
+	if (likely(rc == USVA_PAGER_DONE)) {
+		if (h->prefetch != 0)
+			prefetch(s, h, f.addr);
+		return RANK_SUCCESS;
+	}
+	if (rc == USVA_PAGER_PENDING) {
+		FSTAT_INC(ss, pending_async);
+		FSTAT_INC(&s->stats.st, pending_async);
+		return RES_PENDING;
+	}
+	FSTAT_INC(ss, pager_errors);
+	FSTAT_INC(&s->stats.st, pager_errors);
+	USVA_LOG_RATELIMITED(DEBUG, fault,
+		"%s pager: pasid %u addr 0x%" PRIx64 " perm 0x%x: %d",
+		h->pager->ops->name, h->pasid, addr, perm, rc);
+	return RANK_INVALID;
+}
+
+/* Page result @p rank for the group of record (@p g, @p gen). */
+static inline void
+page_done(struct fault_slot *s, struct fault_group *g, uint32_t gen,
+	  uint32_t rank, int32_t shard)
+{
+	uint64_t st;
+	int rc = group_update(g, gen, -1, rank, false, &st);
+
+	if (rc == 1)
+		group_answer(s, g, st, shard);
+	else if (rc < 0)
+		FSTAT_INC(&s->stats.st, stale_completions);
+}
+
+/* ---- completions and forwarded requests ------------------------------------ */
+
+static void
+comp_apply(struct fault_slot *s, const struct fault_comp *c)
+{
+	struct usva_fault_service *svc = s->svc;
+	uint32_t shard = TOK_SHARD(c->tok);
+	struct fault_group *g =
+		&svc->slots[TOK_PSLOT(c->tok)].groups[TOK_GIDX(c->tok)];
+	uint32_t rank = RANK_SUCCESS;
+
+	if (c->result < 0) {
+		rank = RANK_INVALID;
+		FSTAT_INC(&svc->shards[shard].st, pager_errors);
+		FSTAT_INC(&s->stats.st, pager_errors);
+	}
+	if (svc->global_lock)
+		rte_spinlock_lock(&svc->glock);
+	page_done(s, g, TOK_GGEN(c->tok), rank, (int32_t)shard);
+	if (svc->global_lock)
+		rte_spinlock_unlock(&svc->glock);
+}
+
+static unsigned int
+comps_drain(struct fault_slot *s)
+{
+	unsigned int n, i;
+
+	/* The dequeue acquires what the completer's enqueue released. */
+	n = rte_ring_dequeue_burst_elem(s->comp, s->comp_in, sizeof(*s->comp_in),
+					s->svc->burst, NULL);
+	if (n == 0)
+		return 0;
+	s->now = rte_rdtsc();
+	for (i = 0; i < n; i++)
+		comp_apply(s, &s->comp_in[i]);
+	return n;
+}
+
+/* A request another slot polled, for a shard this slot owns. */
+static void
+fwd_resolve(struct fault_slot *s, const struct fault_fwd *e)
+{
+	struct usva_fault_service *svc = s->svc;
+	struct fault_group *g = &svc->slots[e->pslot].groups[e->gidx];
+	struct usva_fault_handler *h;
+	uint32_t rank;
+	uint64_t st;
+
+	/* Acquire: the poller published the record before enqueueing. */
+	st = __atomic_load_n(&g->state, __ATOMIC_ACQUIRE);
+	if (gs_phase(st) != GS_OPEN || gs_gen(st) != e->ggen) {
+		/* Answered meanwhile (unregister, timeout): nothing to do. */
+		FSTAT_INC(&s->stats.st, stale_completions);
+		return;
+	}
+	h = fault_handler_lookup(svc, e->iommu, e->dev_id, e->pasid);
+	if (h == NULL || h->gen != e->hgen) {
+		FSTAT_INC(&s->stats.st, no_handler);
+		rank = RANK_INVALID;
+	} else {
+		rank = resolve(s, h, e->addr, e->perm, e->shard,
+			       tok_make(svc->reg, svc->inst, e->pslot, s->idx,
+					e->shard, e->gidx, e->ggen));
+		if (rank == RES_PENDING)
+			return;
+	}
+	page_done(s, g, e->ggen, rank, e->shard);
+}
+
+static unsigned int
+dispatch_drain(struct fault_slot *s)
+{
+	unsigned int n, i;
+
+	/* The dequeue acquires what the poller's enqueue released. */
+	n = rte_ring_dequeue_burst_elem(s->dispatch, s->fwd_in,
+					sizeof(*s->fwd_in), s->svc->burst, NULL);
+	if (n == 0)
+		return 0;
+	s->now = rte_rdtsc();
+	for (i = 0; i < n; i++)
+		fwd_resolve(s, &s->fwd_in[i]);
+	return n;
+}
+
+/* Enqueue staged forwards. @return true if some are still waiting. */
+static bool
+fwd_flush(struct fault_slot *s)
+{
+	struct usva_fault_service *svc = s->svc;
+	struct fault_fwd *base;
+	uint32_t d, n, k;
+	bool left = false;
+
+	for (d = 0; d < svc->nr_slots; d++) {
+		n = s->fwd_n[d];
+		if (n == 0)
+			continue;
+		base = &s->fwd_out[d * svc->burst];
+		/* The enqueue releases the elements and, before them, the
+		 * group records they name. */
+		k = rte_ring_enqueue_burst_elem(svc->slots[d].dispatch, base,
+						sizeof(*base), n, NULL);
+		if (k < n) {
+			memmove(base, base + k, (n - k) * sizeof(*base));
+			left = true;
+		}
+		s->fwd_n[d] = n - k;
+	}
+	return left;
+}
+
+/* ---- one polled request ------------------------------------------------------- */
+
+/*
+ * A group whose handler is gone (unregistered, or re-registered since).
+ * Complete (LAST seen): answer it INVALID, as unregister would have.
+ * Still missing its LAST: drop it unanswered; the request in hand (maybe
+ * its LAST) is then served as a new group, so the device's group still
+ * gets exactly one response, at its LAST.
+ */
+static void
+group_kill(struct fault_slot *s, struct fault_group *g)
+{
+	uint64_t st;
+
+	if (!fault_group_claim_any(g, __atomic_load_n(&g->state, __ATOMIC_ACQUIRE),
+				   false, &st))
+		return;
+	if (st & GS_LAST) {
+		FSTAT_INC(&s->stats.st, unregister_flushed);
+		group_answer(s, g, st, -1);
+	} else {
+		group_drop(s, g, st);
+	}
+}
+
+/* Resolve here: this slot owns the shard, or the global lock mode. */
+static void
+req_local(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q,
+	  struct usva_fault_handler *h, struct fault_group *g, uint32_t gidx,
+	  uint32_t ggen, uint32_t shard, bool in_range)
+{
+	struct usva_fault_service *svc = s->svc;
+	bool last = q->flags & USVA_PREQ_F_LAST;
+	uint32_t rank;
+	uint64_t st;
+	int rc;
+
+	if (g != NULL) {
+		group_last_fields(g, q, last);
+		/* Count the page in first: then only this slot, a timeout or
+		 * unregister can close the group while it resolves. */
+		rc = group_update(g, ggen, 1, RANK_SUCCESS, last, &st);
+		if (rc == -2) {
+			rank = RANK_INVALID;	/* pending count full */
+			rc = group_update(g, ggen, 0, rank, last, &st);
+			if (rc == 1)
+				group_answer(s, g, st, (int32_t)shard);
+			return;
+		}
+		/* rc == -1 cannot happen: the handler is live in this
+		 * iteration (see group_kill), so nobody else claims it. */
+	}
+	if (!in_range) {
+		FSTAT_INC(&s->stats.st, out_of_range);
+		rank = RANK_INVALID;
+	} else {
+		rank = resolve(s, h, q->addr, q->perm, shard,
+			       tok_make(svc->reg, svc->inst, s->idx, s->idx,
+					shard, gidx, ggen));
+	}
+	if (g != NULL) {
+		if (rank != RES_PENDING)
+			page_done(s, g, ggen, rank, (int32_t)shard);
+	} else if (rank != RES_PENDING && last) {
+		/* The common case: a one-page group resolved at once needs
+		 * no record at all. */
+		answer_req(s, q, iommu, rank, (int32_t)shard);
+	} else {
+		group_publish(s, gidx, iommu, q, h->gen,
+			      (rank == RES_PENDING ? GS_PEND_ONE :
+			       (uint64_t)rank << GS_WORST_SHIFT) |
+			      (last ? GS_LAST : 0));
+	}
+}
+
+/* Stage for the shard's owner. */
+static void
+req_forward(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q,
+	    struct usva_fault_handler *h, struct fault_group *g, uint32_t gidx,
+	    uint32_t ggen, uint32_t shard)
+{
+	struct usva_fault_service *svc = s->svc;
+	bool last = q->flags & USVA_PREQ_F_LAST;
+	uint32_t owner = svc->owner[shard];
+	struct fault_fwd *e;
+	uint64_t st;
+	int rc;
+
+	if (g == NULL) {
+		ggen = group_publish(s, gidx, iommu, q, h->gen,
+				     GS_PEND_ONE | (last ? GS_LAST : 0));
+	} else {
+		group_last_fields(g, q, last);
+		rc = group_update(g, ggen, 1, RANK_SUCCESS, last, &st);
+		if (rc == -2) {
+			rc = group_update(g, ggen, 0, RANK_INVALID, last, &st);
+			if (rc == 1)
+				group_answer(s, g, st, -1);
+			return;
+		}
+	}
+	e = &s->fwd_out[owner * svc->burst + s->fwd_n[owner]++];
+	e->addr = q->addr;
+	e->ts = q->ts;
+	e->dev_id = q->dev_id;
+	e->pasid = q->pasid;
+	e->hgen = h->gen;
+	e->gidx = gidx;
+	e->ggen = ggen;
+	e->perm = q->perm;
+	e->iommu = iommu;
+	e->pslot = (uint8_t)s->idx;
+	e->shard = (uint16_t)shard;
+}
+
+/* The handler for a request, or NULL (counted, answered). */
+static struct usva_fault_handler *
+req_handler(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q)
+{
+	struct usva_fault_handler *h;
+
+	h = fault_handler_lookup(s->svc, iommu, q->dev_id, q->pasid);
+	if (likely(h != NULL) &&
+	    likely(h->pasid_gen == 0 ||
+		   usva_pasid_generation(h->pasids, q->pasid) == h->pasid_gen))
+		return h;
+	FSTAT_INC(&s->stats.st, no_handler);
+	USVA_LOG_RATELIMITED(DEBUG, fault,
+		"no handler for iommu %u dev %u pasid %u%s", iommu, q->dev_id,
+		q->pasid, h != NULL ? " (PASID reused since register)" : "");
+	return NULL;
+}
+
+static void
+req_one(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q)
+{
+	bool last = q->flags & USVA_PREQ_F_LAST;
+	struct usva_fault_handler *h;
+	struct fault_group *g = NULL;
+	uint32_t gidx = UINT32_MAX, ggen = 0, shard;
+	bool in_range;
+
+	h = req_handler(s, iommu, q);
+	if (s->open != 0) {
+		g = group_find(s, iommu, q, &gidx, &ggen);
+		if (g != NULL && (h == NULL || g->hgen != h->gen)) {
+			group_kill(s, g);
+			g = NULL;
+			gidx = UINT32_MAX;
+		}
+	}
+	if (g == NULL) {
+		if (unlikely(s->doomed_n != 0) && doomed_take(s, iommu, q, last)) {
+			if (last)
+				answer_req(s, q, iommu, RANK_INVALID, -1);
+			return;
+		}
+		if (h == NULL) {
+			/* A non-LAST one is dropped: its group's LAST, with
+			 * no handler either, is answered INVALID. */
+			if (last)
+				answer_req(s, q, iommu, RANK_INVALID, -1);
+			return;
+		}
+		if (gidx == UINT32_MAX || gs_phase(__atomic_load_n(
+			&s->groups[gidx].state, __ATOMIC_RELAXED)) > GS_FREE)
+			gidx = group_free_slot(s, iommu, q);
+		if (gidx != UINT32_MAX && !group_room(s))
+			gidx = UINT32_MAX;
+		ggen = gidx != UINT32_MAX ? group_next_gen(s, gidx) : 0;
+	}
+	in_range = q->addr - h->base < h->len;
+	/* From the page address: a 2 MiB page is one shard's, whatever
+	 * shard_shift is. */
+	shard = fault_shard_of(s->svc, q->pasid, q->addr & h->page_mask);
+	if (g == NULL && ggen == 0) {
+		/* No record free: INVALID at once, no pager call. */
+		group_overflow(s, iommu, q, last);
+		return;
+	}
+	if (!in_range || slot_owns(s, shard)) {
+		/* The baseline: one lock around all resolution, including
+		 * the group and shard bookkeeping that follows it. */
+		if (s->svc->global_lock)
+			rte_spinlock_lock(&s->svc->glock);
+		req_local(s, iommu, q, h, g, gidx, ggen, shard, in_range);
+		if (s->svc->global_lock)
+			rte_spinlock_unlock(&s->svc->glock);
+	} else {
+		req_forward(s, iommu, q, h, g, gidx, ggen, shard);
+	}
+}
+
+static unsigned int
+queues_poll(struct fault_slot *s)
+{
+	struct usva_fault_service *svc = s->svc;
+	unsigned int total = 0;
+	uint16_t n, i, q, id;
+
+	for (q = 0; q < s->nr_queues; q++) {
+		id = s->queues[q];
+		n = usva_iommu_prq_poll(id, s->reqs, (uint16_t)svc->burst);
+		if (n == 0)
+			continue;
+		s->now = rte_rdtsc();
+		FSTAT_ADD(&s->stats.st, requests, n);
+		for (i = 0; i < n; i++) {
+			if (i + 1 < n)
+				rte_prefetch0(&s->reqs[i + 1]);
+			req_one(s, (uint8_t)id, &s->reqs[i]);
+		}
+		total += n;
+		/* Staging holds one burst per owner: send it before the
+		 * next queue, and stop polling while an owner is full. */
+		if (fwd_flush(s))
+			break;
+	}
+	return total;
+}
+
+/* ---- timeouts, clean-up, pagers, events ---------------------------------- */
+
+/* Answer INVALID every OPEN group of this slot's table past its deadline
+ * (a full pass, every timeout/16 while groups are open). */
+static void
+groups_timeout(struct fault_slot *s)
+{
+	struct fault_group *g;
+	uint64_t st, cl;
+	uint32_t i;
+
+	for (i = 0; i <= s->gmask; i++) {
+		g = &s->groups[i];
+		/* Acquire: the record's fields as published. */
+		st = __atomic_load_n(&g->state, __ATOMIC_ACQUIRE);
+		if (gs_phase(st) == GS_DONE) {
+			group_reclaim(s, g, st);
+			continue;
+		}
+		if (gs_phase(st) != GS_OPEN || s->now < g->deadline)
+			continue;
+		if (!fault_group_claim_any(g, st, false, &cl))
+			continue;
+		FSTAT_INC(&s->stats.st, timeouts);
+		USVA_LOG_RATELIMITED(NOTICE, fault,
+			"group %u of dev %u pasid %u timed out (%u pages pending%s)",
+			g->grpid, g->dev_id, g->pasid, gs_pending(cl),
+			(cl & GS_LAST) ? "" : ", no LAST: dropped");
+		/* Without its LAST the device has not finished the group
+		 * (or the IOMMU answered it, its LAST lost to a full
+		 * queue): nothing to answer, the record just goes. */
+		if (cl & GS_LAST)
+			group_answer(s, g, cl, -1);
+		else
+			group_drop(s, g, cl);
+	}
+}
+
+/* A few records per iteration: reclaim DONE, turn tombstones that end a
+ * probe chain back into EMPTY (walking down, so chains collapse). */
+static void
+groups_clean(struct fault_slot *s, uint32_t budget)
+{
+	struct fault_group *g;
+	uint64_t st, next;
+	uint32_t i;
+
+	while (budget-- != 0) {
+		i = s->scan_pos;
+		s->scan_pos = (i - 1) & s->gmask;
+		g = &s->groups[i];
+		/* Acquire: as in group_find(). */
+		st = __atomic_load_n(&g->state, __ATOMIC_ACQUIRE);
+		if (gs_phase(st) == GS_DONE) {
+			group_reclaim(s, g, st);
+			st = gs_make(gs_gen(st), GS_FREE);
+		}
+		if (gs_phase(st) != GS_FREE)
+			continue;
+		next = __atomic_load_n(&s->groups[(i + 1) & s->gmask].state,
+				       __ATOMIC_RELAXED);
+		if (gs_phase(next) == GS_EMPTY)
+			/* Only this slot writes FREE/EMPTY records. */
+			__atomic_store_n(&g->state, gs_make(gs_gen(st), GS_EMPTY),
+					 __ATOMIC_RELAXED);
+	}
+}
+
+static void
+groups_maintain(struct fault_slot *s, bool idle)
+{
+	const struct usva_fault_service *svc = s->svc;
+	uint32_t budget;
+
+	if (!s->dirty)
+		return;
+	/* Deadlines are publish time + timeout; a full pass every
+	 * timeout/16 (while groups are open) answers each at most that
+	 * late, without scanning the table on every iteration. */
+	if (s->open != 0 && s->now >= s->next_timeout_scan) {
+		s->next_timeout_scan = s->now + svc->timeout_tsc / 16 + 1;
+		groups_timeout(s);
+	}
+	budget = idle ? SCAN_IDLE : SCAN_BUSY;
+	groups_clean(s, budget);
+	/* Two clean passes over a table with nothing open leave it EMPTY:
+	 * stop scanning until the next publish. */
+	if (s->open != 0) {
+		s->clean_scanned = 0;
+	} else {
+		s->clean_scanned += budget;
+		if (s->clean_scanned >= 2 * (s->gmask + 1)) {
+			s->dirty = false;
+			s->clean_scanned = 0;
+		}
+	}
+}
+
+static void
+pagers_flush(struct fault_slot *s)
+{
+	struct usva_fault_service *svc = s->svc;
+	struct fault_flushers *fl;
+	uint32_t i;
+
+	/* Acquire: pairs with the release that published the list; it stays
+	 * allocated until this slot reports a quiescent state. */
+	fl = __atomic_load_n(&svc->flushers, __ATOMIC_ACQUIRE);
+	if (fl == NULL || fl->n == 0)
+		return;
+	if (svc->global_lock)
+		rte_spinlock_lock(&svc->glock);
+	for (i = 0; i < fl->n; i++)
+		fl->p[i]->ops->flush(fl->p[i], s->idx);
+	if (svc->global_lock)
+		rte_spinlock_unlock(&svc->glock);
+}
+
+static void
+events_deliver(struct fault_slot *s)
+{
+	struct usva_fault_service *svc = s->svc;
+	struct usva_iommu_event ev[EVENTS_BURST];
+	struct usva_iommu *iommu;
+	usva_fault_event_cb_t cb;
+	uint16_t q;
+	int n, i;
+
+	if (s->nr_queues == 0)
+		return;
+	/* Acquire: pairs with usva_fault_set_event_cb()'s release, so the
+	 * argument stored before is visible. No callback: the events stay
+	 * for the application's own reader. */
+	cb = __atomic_load_n(&svc->event_cb, __ATOMIC_ACQUIRE);
+	if (cb == NULL)
+		return;
+	if (!s->explicit_poll && s->now < s->next_event_tsc)
+		return;
+	s->next_event_tsc = s->now + svc->event_period_tsc;
+	for (q = 0; q < s->nr_queues; q++) {
+		iommu = svc->iommus[s->queues[q]];
+		do {
+			n = usva_iommu_events_read(iommu, ev, EVENTS_BURST);
+			for (i = 0; i < n; i++)
+				cb(svc->event_arg, iommu, &ev[i]);
+			if (n > 0)
+				FSTAT_ADD(&s->stats.st, events, (uint64_t)n);
+		} while (n == EVENTS_BURST);
+	}
+}
+
+unsigned int
+fault_slot_iteration(struct fault_slot *s)
+{
+	unsigned int work = 0;
+
+	s->now = rte_rdtsc();
+	s->full_reclaim_done = false;
+	work += comps_drain(s);
+	work += dispatch_drain(s);
+	/* Backpressure: while forwards wait for a full owner, poll nothing
+	 * new (the device's queue holds the rest). */
+	if (!fwd_flush(s))
+		work += queues_poll(s);
+	pagers_flush(s);
+	work += comps_drain(s);
+	s->now = rte_rdtsc();
+	groups_maintain(s, work == 0);
+	events_deliver(s);
+	if (s->resp_n != 0)
+		fault_slot_flush(s, false);
+	return work;
+}
+
+/* Interrupt mode, after an idle iteration: spin a while, then sleep with
+ * an increasing back-off (10 us .. 1 ms). There is no page-request eventfd
+ * (the backends signal only unrecoverable events), so page requests are
+ * noticed at the next wake-up: up to 1 ms of added latency at low rates.
+ * Unrecoverable events wake the slot at once through epoll. */
+void
+fault_slot_idle(struct fault_slot *s)
+{
+	struct usva_fault_service *svc = s->svc;
+	struct epoll_event ev[4];
+	struct timespec ts;
+
+	if (!svc->interrupt || ++s->idle < IDLE_SPINS) {
+		rte_pause();
+		return;
+	}
+	s->sleep_ns = s->sleep_ns == 0 ? SLEEP_MIN_NS :
+		      RTE_MIN(s->sleep_ns * 2, (uint64_t)SLEEP_MAX_NS);
+	/* Offline while asleep: unregister need not wait for us. */
+	rte_rcu_qsbr_thread_offline(svc->rcu, s->idx);
+	if (s->sleep_ns == SLEEP_MAX_NS && s->epfd >= 0) {
+		epoll_wait(s->epfd, ev, RTE_DIM(ev), 1);
+	} else {
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)s->sleep_ns;
+		nanosleep(&ts, NULL);
+	}
+	rte_rcu_qsbr_thread_online(svc->rcu, s->idx);
+}
+
+void
+fault_slot_busy(struct fault_slot *s)
+{
+	s->idle = 0;
+	s->sleep_ns = 0;
+}
