@@ -1366,6 +1366,14 @@ USVA_TEST(fast, fault_mirror_readonly)
 	TEST_ASSERT_EQ_GOTO(n, 1, "responses");
 	EXPECT_RESP(r, n, f.pasid, 3, USVA_PAGE_RESP_INVALID);
 	TEST_ASSERT_GOTO(ro[0] == 0x5a, out, "process page changed");
+	{
+		struct usva_pager_mirror_stats ms;
+
+		TEST_ASSERT_OK_GOTO(usva_pager_mirror_stats(f.pager, &ms));
+		TEST_ASSERT_GOTO(ms.prot_denied + ms.s2_readonly >= 1, out,
+				 "write refusals not counted");
+		TEST_ASSERT_EQ_GOTO(ms.mapped, 1, "pages mapped");
+	}
 	ret = TEST_SUCCESS;
 out:
 	if (fx_close(&f) != TEST_SUCCESS)
@@ -1422,6 +1430,16 @@ USVA_TEST(fast, fault_file)
 			    SZ_4K);
 	st = fx_stats(&f);
 	TEST_ASSERT_EQ_GOTO(st.pending_async, NPAGES, "pages read asynchronously");
+	{
+		struct usva_pager_file_stats fs;
+
+		TEST_ASSERT_OK_GOTO(usva_pager_file_stats(f.pager, &fs));
+		TEST_ASSERT_EQ_GOTO(fs.completed, NPAGES, "pages read");
+		TEST_ASSERT_GOTO(fs.max_in_flight > 1 && fs.max_in_flight <= 8,
+				 out, "reads in flight at once: %" PRIu64,
+				 fs.max_in_flight);
+		TEST_ASSERT_EQ_GOTO(fs.read_errors, 0, "read errors");
+	}
 	TEST_ASSERT_EQ_GOTO(st.resp_success, NPAGES / PER_GROUP, "resp_success");
 	/* A page is the pager's copy, not the file's page cache: the device
 	 * writing it leaves the file alone. */
@@ -1906,6 +1924,19 @@ USVA_TEST(fast, fault_no_handler)
 	TEST_ASSERT_EQ_GOTO(st.groups, 2, "groups");
 	TEST_ASSERT_EQ_GOTO(st.resp_invalid, 2, "resp_invalid");
 	TEST_ASSERT_GOTO(not_mapped(&f, ANON_BASE), out, "mapped");
+	/* A PASID allocated but not attached: the IOMMU does not queue its
+	 * requests (nothing to answer). */
+	{
+		uint32_t other = 0;
+		int rc;
+
+		TEST_ASSERT_OK_GOTO(usva_pasid_alloc(f.owner, &other));
+		rc = raise_pasid(&f, other, ANON_BASE, 5, RW, true);
+		usva_pasid_free(f.owner, other);
+		TEST_ASSERT_EQ_GOTO(rc, -EINVAL, "request of an unattached PASID");
+		TEST_ASSERT_EQ_GOTO(collect(&f, r, MAX_RESP, 0, 0), 0,
+				    "answer for a request never queued");
+	}
 	/* A handler registered later serves the next request. */
 	FX_OK(fx_anon(&f, ANON_BASE, 16 * SZ_4K));
 	FX_OK(fx_register(&f, f.pager));
@@ -2119,7 +2150,9 @@ out:
 /*
  * A flood: 1000 requests in groups of 4 into a 16-entry queue, polled only
  * now and then. Every group is answered exactly once, by the service or by
- * the IOMMU's automatic answer to a last request that found the queue full.
+ * the IOMMU's automatic answer to a last request that found the queue full
+ * (VT-d's auto-response, SUCCESS: the device retries); overflow is
+ * counted; the service allocates nothing meanwhile and keeps answering.
  */
 USVA_TEST(fast, fault_flood)
 {
@@ -2199,27 +2232,22 @@ USVA_TEST(fast, fault_flood)
 			bad++;
 	}
 	{
-		unsigned int lost = 0, auto_in_resp = 0, auto_n = 0;
+		unsigned int lost = 0, auto_n = 0;
 
-		/* An automatic answer reaches the device like any other;
-		 * accept both models but never zero or two. */
+		/* The IOMMU's automatic answers reach the device like the
+		 * service's: exactly one response per group either way. */
 		for (unsigned int g = 0; g < NGROUPS; g++) {
 			auto_n += auto_answered[g];
-			if (auto_answered[g] && answers[g] == 1)
-				auto_in_resp++;
-			if (answers[g] + (auto_answered[g] &&
-					  answers[g] == 0) == 0)
+			if (answers[g] == 0)
 				lost++;
 			if (answers[g] > 1)
 				dup++;
 		}
-		printf("    %u requests overflowed, %u groups auto-answered "
-		       "(%u of them seen in the responses), %u responses\n",
-		       overflow, auto_n, auto_in_resp, got);
-		TEST_ASSERT_GOTO(auto_in_resp == 0 || auto_in_resp == auto_n, out,
-				 "auto-answers delivered for some groups only");
+		printf("    %u requests overflowed, %u groups auto-answered, "
+		       "%u responses\n", overflow, auto_n, got);
 		TEST_ASSERT_EQ_GOTO(lost, 0, "groups without an answer");
 		TEST_ASSERT_EQ_GOTO(dup, 0, "groups answered twice");
+		TEST_ASSERT_EQ_GOTO(got, NGROUPS, "responses");
 		TEST_ASSERT_EQ_GOTO(bad, 0, "bad responses");
 		/*
 		 * The service saw what was queued, less the earlier requests

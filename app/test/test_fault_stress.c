@@ -5,11 +5,14 @@
  * groups for 16 (device, PASID) handlers at once: anon and mirror pagers,
  * 1 to 4 requests per group, pages drawn from a small set so that groups
  * of the same and of different PASIDs ask for the same pages at the same
- * time, and each PASID number used on both devices. Checks that every
- * group is answered exactly once, with its private data, that every page
- * of a group answered SUCCESS is mapped, and at the end that every page
- * holds the right bytes (anon: zeroes and the device's stamps; mirror: the
- * process's bytes, stamps included, seen by the CPU too).
+ * time, and each PASID number used on both devices. The run is cut into
+ * phases of a quarter second, each with fresh (empty) address spaces, so
+ * that faults keep finding pages to map. Checks that every group is
+ * answered exactly once, with its private data, that every page of a
+ * group answered SUCCESS is mapped, that no page is taken twice, and at
+ * the end of each phase that every page holds the right bytes (anon:
+ * zeroes and the device's stamps; mirror: the process's bytes, stamps
+ * included, seen by the CPU too).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -45,11 +48,6 @@
 #define PRI_CAPACITY	512
 #define RUN_SECONDS	3
 #define ANON_BASE	(16 * SZ_1G)
-
-#define TEST_ASSERT_EQ_GOTO(a, b, fmt, ...)				\
-	TEST_ASSERT_GOTO((int64_t)(a) == (int64_t)(b), out, "%" PRId64	\
-			 " != %" PRId64 ": " fmt, (int64_t)(a), (int64_t)(b), \
-			 ##__VA_ARGS__)
 
 struct sgroup {
 	bool busy;
@@ -254,15 +252,17 @@ raise_group(struct stress *s, unsigned int hi)
 }
 
 static int
-stress_setup(struct stress *s, uint32_t nr_shards)
+stress_setup(struct stress *s, uint32_t nr_shards, unsigned int phases)
 {
 	struct usva_iommu_config icfg = {
 		.size = sizeof(icfg), .backend = "emu",
 		.params = "flavour=vtd,prq_depth=4096",
 	};
+	/* Anon pages stay the pager's until it is destroyed: every phase's
+	 * address spaces take fresh ones. */
 	struct usva_page_pool_config pcfg = {
 		.size = sizeof(pcfg), .page_shift = 12,
-		.nr_pages = NH / 2 * NPAGES + 64, .numa_node = -1,
+		.nr_pages = NH / 2 * NPAGES * phases + 64, .numa_node = -1,
 		.cache_size = 64,
 	};
 	unsigned int worker = rte_get_next_lcore(-1, 1, 0);
@@ -288,8 +288,6 @@ stress_setup(struct stress *s, uint32_t nr_shards)
 	TEST_ASSERT_OK(usva_page_pool_create(&pcfg, &s->pool));
 	s->buf = aligned_alloc(SZ_4K, NPAGES * SZ_4K);
 	TEST_ASSERT(s->buf != NULL, "aligned_alloc");
-	for (uint64_t i = 0; i < NPAGES * SZ_4K; i++)
-		s->buf[i] = pattern(i);
 	TEST_ASSERT_OK(usva_pager_anon_create(&(struct usva_pager_anon_config){
 			.size = sizeof(struct usva_pager_anon_config),
 			.pool = s->pool, .base = ANON_BASE,
@@ -301,6 +299,15 @@ stress_setup(struct stress *s, uint32_t nr_shards)
 			.len = NPAGES * SZ_4K }, &s->mirror));
 	TEST_ASSERT_OK(usva_fault_service_create(&fcfg, &s->svc));
 	TEST_ASSERT_OK(usva_fault_service_add_iommu(s->svc, s->iommu));
+	return TEST_SUCCESS;
+}
+
+/* A phase's fresh handlers: an empty address space each. */
+static int
+phase_setup(struct stress *s)
+{
+	for (uint64_t i = 0; i < NPAGES * SZ_4K; i++)
+		s->buf[i] = pattern(i);
 	for (unsigned int i = 0; i < NH; i++) {
 		struct shandler *h = &s->hs[i];
 		struct usva_as_config acfg = {
@@ -308,6 +315,7 @@ stress_setup(struct stress *s, uint32_t nr_shards)
 			.va_bits = 48,
 		};
 
+		memset(h, 0, sizeof(*h));
 		h->dev = i / NPASID;
 		h->pasid = s->pasid[i % NPASID];
 		h->mirror = (i & 1) != 0;
@@ -333,25 +341,39 @@ stress_setup(struct stress *s, uint32_t nr_shards)
 }
 
 static int
+phase_teardown(struct stress *s)
+{
+	int bad = 0;
+
+	for (unsigned int i = 0; i < NH; i++) {
+		struct shandler *h = &s->hs[i];
+
+		usva_fault_unregister(h->h);
+		h->h = NULL;
+		if (h->attached && usva_iommu_detach(s->dev[h->dev],
+						      h->pasid) != 0)
+			bad |= 2;
+		h->attached = false;
+		if (h->dom != NULL && usva_domain_destroy(h->dom) != 0)
+			bad |= 4;
+		h->dom = NULL;
+		usva_as_destroy(h->as);
+		h->as = NULL;
+	}
+	TEST_ASSERT(bad == 0, "phase teardown 0x%x", bad);
+	return TEST_SUCCESS;
+}
+
+static int
 stress_teardown(struct stress *s)
 {
 	int bad = 0;
 
 	if (s->started && usva_fault_service_stop(s->svc) != 0)
 		bad |= 1;
-	for (unsigned int i = 0; i < NH; i++)
-		usva_fault_unregister(s->hs[i].h);
+	if (phase_teardown(s) != TEST_SUCCESS)
+		bad |= 2;
 	usva_fault_service_destroy(s->svc);
-	for (unsigned int i = 0; i < NH; i++) {
-		struct shandler *h = &s->hs[i];
-
-		if (h->attached && usva_iommu_detach(s->dev[h->dev],
-						      h->pasid) != 0)
-			bad |= 2;
-		if (h->dom != NULL && usva_domain_destroy(h->dom) != 0)
-			bad |= 4;
-		usva_as_destroy(h->as);
-	}
 	if (s->anon != NULL && usva_pager_destroy(s->anon) != 0)
 		bad |= 8;
 	if (s->mirror != NULL && usva_pager_destroy(s->mirror) != 0)
@@ -448,30 +470,28 @@ check_contents(struct stress *s)
 	return TEST_SUCCESS;
 }
 
+/*
+ * One phase: fresh address spaces, the device raising groups for
+ * @p ms milliseconds, then everything answered and checked.
+ */
 static int
-stress_run(uint32_t nr_shards, unsigned int seconds)
+phase_run(struct stress *s, unsigned int ms, uint64_t *anon_pages)
 {
-	struct stress *s;
-	struct usva_fault_stats st;
-	uint64_t end, anon_pages = 0;
-	int ret = TEST_FAILED;
+	struct usva_fault_stats st0, st;
+	uint64_t end, raised0 = s->groups_raised, reqs0 = s->requests_raised;
+	uint64_t answered0 = s->answered;
 
-	if (rte_get_next_lcore(-1, 1, 0) >= RTE_MAX_LCORE)
-		TEST_SKIP("needs a worker lcore (run with -l 0-1)");
-	s = calloc(1, sizeof(*s));
-	TEST_ASSERT(s != NULL, "calloc");
-	TEST_ASSERT_GOTO(stress_setup(s, nr_shards) == TEST_SUCCESS, out,
-			 "set-up");
-	TEST_ASSERT_OK_GOTO(usva_fault_service_start(s->svc));
+	TEST_ASSERT(phase_setup(s) == TEST_SUCCESS, "phase set-up");
+	TEST_ASSERT_OK(usva_fault_stats(s->svc, -1, &st0));
+	TEST_ASSERT_OK(usva_fault_service_start(s->svc));
 	s->started = true;
-
-	end = now_ns() + (uint64_t)seconds * 1000000000u;
+	end = now_ns() + (uint64_t)ms * 1000000u;
 	while (now_ns() < end) {
 		for (int i = 0; i < 16; i++)
-			TEST_ASSERT_GOTO(raise_group(s, (unsigned int)
-					 (usva_test_rand() % NH)) == 0, out,
-					 "raising a group (overflow %" PRIu64
-					 ")", s->overflow);
+			TEST_ASSERT(raise_group(s, (unsigned int)
+				    (usva_test_rand() % NH)) == 0,
+				    "raising a group (overflow %" PRIu64 ")",
+				    s->overflow);
 		drain_all(s);
 	}
 	/* Wait for the rest. */
@@ -482,50 +502,75 @@ stress_run(uint32_t nr_shards, unsigned int seconds)
 	}
 	rte_delay_us_sleep(10000);
 	drain_all(s);
-	TEST_ASSERT_OK_GOTO(usva_fault_service_stop(s->svc));
+	TEST_ASSERT_OK(usva_fault_service_stop(s->svc));
 	s->started = false;
-	TEST_ASSERT_OK_GOTO(usva_fault_stats(s->svc, -1, &st));
-	printf("    %" PRIu64 " groups, %" PRIu64 " requests in %u s; "
-	       "answered %" PRIu64 "; %" PRIu64 " already present; "
-	       "%" PRIu64 " retries on a full device; p50 %" PRIu64
-	       " ns, p99 %" PRIu64 " ns\n", s->groups_raised,
-	       s->requests_raised, seconds, s->answered, st.already_present,
-	       s->busy_retries, usva_fault_lat_percentile(&st, 50),
-	       usva_fault_lat_percentile(&st, 99));
-	TEST_ASSERT_GOTO(s->groups_raised > 1000, out, "only %" PRIu64
-			 " groups raised", s->groups_raised);
-	TEST_ASSERT_EQ_GOTO(s->answered, s->groups_raised, "groups answered");
-	TEST_ASSERT_EQ_GOTO(s->dup, 0, "duplicate responses");
-	TEST_ASSERT_EQ_GOTO(s->unknown, 0, "responses for unknown groups");
-	TEST_ASSERT_EQ_GOTO(s->bad_code, 0, "responses not SUCCESS");
-	TEST_ASSERT_EQ_GOTO(s->bad_priv, 0, "private data not echoed");
-	TEST_ASSERT_EQ_GOTO(s->unmapped, 0, "pages of a SUCCESS group unmapped");
-	TEST_ASSERT_EQ_GOTO(s->stamp_fail, 0, "device writes failed");
-	TEST_ASSERT_EQ_GOTO(st.groups, s->groups_raised, "service groups");
-	TEST_ASSERT_EQ_GOTO(st.requests, s->requests_raised, "service requests");
-	TEST_ASSERT_EQ_GOTO(st.resp_success, s->groups_raised, "resp_success");
-	TEST_ASSERT_EQ_GOTO(st.timeouts + st.group_overflow + st.no_handler +
-			    st.out_of_range + st.pager_errors, 0,
-			    "error counters");
+	TEST_ASSERT_OK(usva_fault_stats(s->svc, -1, &st));
+	TEST_ASSERT(s->groups_raised - raised0 > 100, "only %" PRIu64
+		    " groups raised", s->groups_raised - raised0);
+	TEST_ASSERT_EQ(s->answered - answered0, s->groups_raised - raised0,
+		       "groups answered");
+	TEST_ASSERT_EQ(s->dup, 0, "duplicate responses");
+	TEST_ASSERT_EQ(s->unknown, 0, "responses for unknown groups");
+	TEST_ASSERT_EQ(s->bad_code, 0, "responses not SUCCESS");
+	TEST_ASSERT_EQ(s->bad_priv, 0, "private data not echoed");
+	TEST_ASSERT_EQ(s->unmapped, 0, "pages of a SUCCESS group unmapped");
+	TEST_ASSERT_EQ(s->stamp_fail, 0, "device writes failed");
+	TEST_ASSERT_EQ(st.groups - st0.groups, s->groups_raised - raised0,
+		       "service groups");
+	TEST_ASSERT_EQ(st.requests - st0.requests, s->requests_raised - reqs0,
+		       "service requests");
+	TEST_ASSERT_EQ(st.resp_success - st0.resp_success,
+		       s->groups_raised - raised0, "resp_success");
+	TEST_ASSERT_EQ(st.timeouts + st.group_overflow + st.no_handler +
+		       st.out_of_range + st.pager_errors, 0, "error counters");
 	for (unsigned int d = 0; d < NDEV; d++)
-		TEST_ASSERT_EQ_GOTO(usva_emu_dev_responses(s->dev[d],
-				    &(struct usva_emu_prg_resp){ 0 }, 1), 0,
-				    "late responses");
-	TEST_ASSERT_EQ_GOTO(usva_emu_outstanding_groups(s->iommu), 0,
-			    "outstanding groups in the IOMMU");
+		TEST_ASSERT_EQ(usva_emu_dev_responses(s->dev[d],
+			       &(struct usva_emu_prg_resp){ 0 }, 1), 0,
+			       "late responses");
+	TEST_ASSERT_EQ(usva_emu_outstanding_groups(s->iommu), 0,
+		       "outstanding groups in the IOMMU");
 	/* One anon page per (handler, page) asked for: none lost to a race
-	 * of two groups over one page. */
+	 * of two groups over one page, none taken twice. */
 	for (unsigned int i = 0; i < NH; i++)
 		if (!s->hs[i].mirror)
 			for (unsigned int pg = 0; pg < NPAGES; pg++)
-				anon_pages += s->hs[i].requested[pg];
+				*anon_pages += s->hs[i].requested[pg];
 	{
 		struct usva_page_pool_stats ps;
 
 		usva_page_pool_stats(s->pool, &ps);
-		TEST_ASSERT_EQ_GOTO(ps.in_use, anon_pages, "anon pages in use");
+		TEST_ASSERT_EQ(ps.in_use, *anon_pages, "anon pages in use");
 	}
-	TEST_ASSERT_GOTO(check_contents(s) == TEST_SUCCESS, out, "contents");
+	TEST_ASSERT(check_contents(s) == TEST_SUCCESS, "contents");
+	TEST_ASSERT(phase_teardown(s) == TEST_SUCCESS, "phase teardown");
+	return TEST_SUCCESS;
+}
+
+static int
+stress_run(uint32_t nr_shards, unsigned int phases, unsigned int ms)
+{
+	struct stress *s;
+	struct usva_fault_stats st;
+	uint64_t anon_pages = 0;
+	int ret = TEST_FAILED;
+
+	if (rte_get_next_lcore(-1, 1, 0) >= RTE_MAX_LCORE)
+		TEST_SKIP("needs a worker lcore (run with -l 0-1)");
+	s = calloc(1, sizeof(*s));
+	TEST_ASSERT(s != NULL, "calloc");
+	TEST_ASSERT_GOTO(stress_setup(s, nr_shards, phases) == TEST_SUCCESS,
+			 out, "set-up");
+	for (unsigned int p = 0; p < phases; p++)
+		TEST_ASSERT_GOTO(phase_run(s, ms, &anon_pages) == TEST_SUCCESS,
+				 out, "phase %u", p);
+	TEST_ASSERT_OK_GOTO(usva_fault_stats(s->svc, -1, &st));
+	printf("    %u phases: %" PRIu64 " groups, %" PRIu64 " requests, "
+	       "answered %" PRIu64 "; %" PRIu64 " already present; %" PRIu64
+	       " retries on a full device; p50 %" PRIu64 " ns, p99 %" PRIu64
+	       " ns\n", phases, s->groups_raised, s->requests_raised,
+	       s->answered, st.already_present, s->busy_retries,
+	       usva_fault_lat_percentile(&st, 50),
+	       usva_fault_lat_percentile(&st, 99));
 	ret = TEST_SUCCESS;
 out:
 	if (stress_teardown(s) != TEST_SUCCESS)
@@ -536,12 +581,12 @@ out:
 
 USVA_TEST(stress, fault_stress_many_pasids)
 {
-	return stress_run(0, RUN_SECONDS);
+	return stress_run(0, RUN_SECONDS * 4, 250);
 }
 
 USVA_TEST(stress, fault_stress_one_shard)
 {
 	/* Everything in one shard: the same lcore, no parallelism, but all
 	 * groups contend for one shard's state. */
-	return stress_run(1, 1);
+	return stress_run(1, 4, 250);
 }

@@ -1081,7 +1081,7 @@ USVA_TEST(fast, iommu_attach_errors)
 			break;
 	for (small = 1; small < 16; small++)
 		if (small != f.pasid[0] && small != f.pasid[1] &&
-		    usva_pasid_alloc_at(f.owner, small) == 0)
+		    small != unalloc && usva_pasid_alloc_at(f.owner, small) == 0)
 			break;
 	TEST_ASSERT_GOTO(small < 16, out, "no PASID below 16");
 	TEST_ASSERT_OK_GOTO(usva_pasid_alloc_at(f.owner, p16));

@@ -349,19 +349,22 @@ ring_alloc(const char *what, uint32_t inst, uint32_t slot, uint32_t esize,
 	return r;
 }
 
+/* Free a slot's buffers; safe on a partly allocated or freed slot. */
 static void
 slot_free(struct fault_slot *s)
 {
-	usva_free(s->groups);
-	usva_free(s->reqs);
-	usva_free(s->fwd_in);
-	usva_free(s->comp_in);
-	usva_free(s->fwd_out);
-	usva_free(s->fwd_n);
-	usva_free(s->resp);
-	usva_free(s->resp_iommu);
-	usva_free(s->dispatch);
-	usva_free(s->comp);
+	void **bufs[] = {
+		(void **)&s->groups, (void **)&s->reqs, (void **)&s->fwd_in,
+		(void **)&s->comp_in, (void **)&s->fwd_out, (void **)&s->fwd_n,
+		(void **)&s->resp, (void **)&s->resp_iommu,
+		(void **)&s->dispatch, (void **)&s->comp,
+	};
+	size_t i;
+
+	for (i = 0; i < RTE_DIM(bufs); i++) {
+		usva_free(*bufs[i]);
+		*bufs[i] = NULL;
+	}
 }
 
 static int

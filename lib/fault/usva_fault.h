@@ -17,12 +17,26 @@
  * USVA_FAULT_F_GLOBAL_LOCK mode serialises everything under one lock; it
  * exists only as the benchmark baseline, one lock per container.)
  *
- * Rules kept whatever happens: every page request gets exactly one
+ * Rules kept whatever happens: every page request group gets exactly one
  * response (handler error, unregistration, timeout, queue overflow, device
  * or PASID teardown); a response or completion from an earlier life (a
  * handler re-registered, a PASID reused) is recognised by generation and
  * dropped, and counted; the hot path allocates nothing from the heap, takes
  * no global lock and makes no syscall per fault.
+ *
+ * A group is answerable only once its LAST request arrived (before that
+ * the device has not finished it). So where a rule says "pending groups
+ * are answered INVALID" (unregister, timeout, destroy), a group still
+ * missing its LAST is dropped instead, as Linux's iopf does with partial
+ * groups: its LAST, if it ever comes, gets the group's one response then.
+ *
+ * Sharding and address spaces: a shard owner writes the stage-1 leaves of
+ * its ranges alone, which usva_as.h allows for ranges in different
+ * granules; so shard_shift must be at least the granule_shift of every
+ * address space served (both default to 21), and an address space must be
+ * served under one PASID value (it may be attached to several devices).
+ *
+ * doc/fault-service.md describes the design, doc/threading.md the lcores.
  */
 #ifndef USVA_FAULT_H
 #define USVA_FAULT_H
@@ -52,8 +66,13 @@ struct usva_page_pool;
  *  launching on the given lcores; the application maps them onto service
  *  cores (rte_service_map_lcore_set). */
 #define USVA_FAULT_F_SERVICE_CORES	(1u << 0)
-/** Sleep on the queues' eventfds (epoll) when idle instead of spinning:
- *  for low-rate deployments. */
+/** Dedicated lcores only: when idle, sleep instead of spinning, for
+ *  low-rate deployments. After a run of idle iterations the lcore sleeps
+ *  with a growing back-off (10 us to 1 ms); at 1 ms it waits in epoll on
+ *  the IOMMUs' event fds, so unrecoverable events wake it at once. The
+ *  backends signal no eventfd for page requests: a request arriving during
+ *  a sleep waits for the wake-up (up to 1 ms). Fault lcores may then share
+ *  a CPU. */
 #define USVA_FAULT_F_INTERRUPT		(1u << 1)
 /** One lock around all resolution: the baseline for benchmarks only. */
 #define USVA_FAULT_F_GLOBAL_LOCK	(1u << 2)
@@ -71,53 +90,78 @@ struct usva_fault_config {
 	uint32_t nr_shards;	/**< power of two <= USVA_MAX_SHARDS; 0: default */
 	uint32_t shard_shift;	/**< address bits below a shard granule;
 				 *   0: 21 (2 MiB), >= 12 */
-	uint32_t burst;		/**< requests per poll; 0: default */
-	uint32_t resp_batch;	/**< responses per backend call; 0: burst */
+	uint32_t burst;		/**< requests per poll; 0: default; <= 1024 */
+	uint32_t resp_batch;	/**< responses per backend call; 0: burst;
+				 *   <= 1024 */
 	uint32_t timeout_us;	/**< pending group answered INVALID after;
 				 *   0: 1 s */
-	uint32_t max_groups;	/**< group slots (fixed at create); 0: 4096 */
+	uint32_t max_groups;	/**< groups open at once per fault lcore (each
+				 *   has its own table, fixed at create; a
+				 *   group opens when it cannot be answered
+				 *   at once); 0: 4096, at most 2^20 */
 	uint64_t reserved[2];	/**< must be 0 */
 };
 
 /**
  * Create a service (not started). Slow path: allocates every table the
- * hot path will use.
- * @return 0 and *@p out; -EINVAL (bad field, naming it), -EOPNOTSUPP
- *         (flags), -E2BIG, -ENOMEM, -EBUSY (an lcore is not idle).
+ * hot path will use. Dedicated mode checks the lcores: EAL worker lcores,
+ * not the main one, each given once, and (unless USVA_FAULT_F_INTERRUPT)
+ * none sharing a CPU with another of them or with the main lcore: no two
+ * busy-pollers on one core.
+ * @return 0 and *@p out; -EINVAL (bad field, naming it; NULL @p out;
+ *         USVA_FAULT_F_INTERRUPT with USVA_FAULT_F_SERVICE_CORES; lcores
+ *         sharing a CPU), -EFAULT (NULL @p cfg), -EOPNOTSUPP (flags),
+ *         -E2BIG, -ENOMEM, -EBUSY (an lcore is not idle), -ENOSPC (16
+ *         services exist), or the EAL's error registering a service
+ *         component.
  */
 int usva_fault_service_create(const struct usva_fault_config *cfg,
 			      struct usva_fault_service **out);
 
 /**
  * Serve the page requests of @p iommu. Its queue is given to one fault
- * lcore (queues are spread round-robin). Only while stopped.
- * @return 0; -EBUSY (running), -EEXIST (already added), -ENOSPC.
+ * lcore (queues are spread round-robin), which also delivers its
+ * unrecoverable events. Only while stopped. The IOMMU must stay open until
+ * the service is destroyed.
+ * @return 0; -EBUSY (running), -EEXIST (already added), -ENOSPC,
+ *         -EOPNOTSUPP (a backend without a page-request queue), -EINVAL
+ *         (NULL argument).
  */
 int usva_fault_service_add_iommu(struct usva_fault_service *svc,
 				 struct usva_iommu *iommu);
 
-/** Launch the lcores (or enable the service components). @return 0; -EALREADY. */
+/**
+ * Launch the lcores (or, in service-core mode, set the components' and
+ * services' run states: the application maps them onto service lcores).
+ * @return 0; -EALREADY; -EBUSY (a dedicated lcore is not idle any more).
+ */
 int usva_fault_service_start(struct usva_fault_service *svc);
 
 /**
- * Stop polling and wait for the lcores to return. Pending groups stay
- * pending (and time out after a restart). @return 0; -EALREADY.
+ * Stop polling and wait for the lcores to return (service-core mode: until
+ * no service lcore runs a component). Pending groups stay pending (and
+ * time out after a restart). @return 0; -EALREADY.
  */
 int usva_fault_service_stop(struct usva_fault_service *svc);
 
 /**
- * Stop, answer every pending group INVALID, free everything. Handlers must
- * have been unregistered (those left are unregistered, and logged).
- * NULL is a no-op.
+ * Stop, answer every pending group INVALID (groups still missing their
+ * LAST are dropped), free everything. Handlers should have been
+ * unregistered (those left are unregistered, and logged). After it,
+ * usva_fault_complete() on the service's tokens returns -ESTALE. NULL is a
+ * no-op. Not from a fault lcore.
  */
 void usva_fault_service_destroy(struct usva_fault_service *svc);
 
 /**
  * Run one iteration of fault lcore slot @p slot from the calling thread:
- * poll its queues, resolve, respond, time out. For applications that drive
- * the loop themselves and for tests; not while started.
- * @return requests handled plus completions applied (0: idle); -EBUSY
- *         while started; -EINVAL bad slot.
+ * apply completions, resolve requests forwarded by other slots, poll its
+ * queues, resolve, respond, time out, deliver events (on every call, not
+ * only every 100 us as the lcores do). For applications that drive the
+ * loop themselves and for tests; not while started. One thread per slot
+ * at a time; different slots may be polled from different threads.
+ * @return requests polled plus forwarded requests and completions applied
+ *         (0: idle); -EBUSY while started; -EINVAL bad slot.
  */
 int usva_fault_service_poll(struct usva_fault_service *svc, unsigned int slot);
 
@@ -143,18 +187,30 @@ struct usva_fault_handler_config {
 
 /**
  * Register a handler. Faults for a (device, PASID) without one are
- * answered INVALID and counted (no_handler).
- * @return 0 and *@p out; -EINVAL, -EEXIST ((dev, pasid) has one),
- *         -EOPNOTSUPP, -E2BIG, -ENOMEM.
+ * answered INVALID and counted (no_handler), as are faults for a PASID
+ * freed and allocated again since the handler was registered (its
+ * usva_pasid_generation() changed). Thread-safe against the fault lcores;
+ * the first handler of a pager with a flush op waits for a grace period.
+ * @return 0 and *@p out; -EINVAL (NULL or bad field; PASID 0, which is
+ *         stage 2's RID_PASID; a pager being destroyed), -EEXIST ((dev,
+ *         pasid) has one), -EOPNOTSUPP, -E2BIG, -ENOMEM, -ENOSPC (256
+ *         devices with handlers on the IOMMU, or 64 pagers with a flush
+ *         op, in this service).
  */
 int usva_fault_register(struct usva_fault_service *svc,
 			const struct usva_fault_handler_config *cfg,
 			struct usva_fault_handler **out);
 
 /**
- * Unregister. Never fails: every pending group of the handler is answered
- * INVALID at once (counted in unregister_flushed); completions arriving
- * later are dropped. Thread-safe against the fault lcores. NULL: no-op.
+ * Unregister. Never fails: the handler is unpublished, the call waits for
+ * a grace period (each running fault lcore finishes the iteration it is
+ * in), then every pending group of the handler whose LAST was seen is
+ * answered INVALID at once (counted in unregister_flushed); a group still
+ * missing its LAST is answered INVALID when its LAST arrives (or dropped
+ * at its timeout). Completions and forwarded pages arriving later are
+ * dropped and counted (stale_completions). Thread-safe against the fault
+ * lcores; may be called from a pager or event callback on a fault lcore
+ * (the handler's memory is then freed later). NULL: no-op.
  */
 void usva_fault_unregister(struct usva_fault_handler *h);
 
@@ -167,11 +223,15 @@ struct usva_fault_token {
 
 /**
  * Complete a page a pager returned USVA_PAGER_PENDING for, from any
- * thread. @p result 0: the page is mapped (SUCCESS); negative errno:
- * INVALID.
+ * thread. The completion is queued to the fault lcore that resolved the
+ * page (which owns its shard) and applied there. @p result 0: the page is
+ * mapped (SUCCESS); negative errno: INVALID (counted in pager_errors).
+ * A token of a prefetch (usva_pager_fault.tok of a page the service did
+ * not ask for) needs no completion; completing it returns 0.
  * @return 0; -ESTALE if the group was already answered (timeout,
- *         unregister) — the completion is dropped and counted; -EAGAIN if
- *         the completion queue is full (retry).
+ *         unregister, its last page completed) or the service destroyed:
+ *         the completion is dropped and counted; -EAGAIN if the completion
+ *         queue is full (retry). Complete each pending page once.
  */
 int usva_fault_complete(struct usva_fault_token tok, int result);
 
@@ -401,7 +461,11 @@ int usva_pager_file_stats(const struct usva_pager *pager,
  * Application callback: map the page itself (usva_as_map) and return
  * USVA_PAGER_DONE, or return USVA_PAGER_PENDING and call
  * usva_fault_complete() later from any lcore, or a negative errno.
- * Runs on a fault lcore: must not block.
+ * Runs on a fault lcore: must not block. It is called on the lcore owning
+ * the address's shard, so a map from the callback keeps the single-writer
+ * rule; an asynchronous completer that maps from another thread must keep
+ * it itself (usva_as.h). The callback pager serves every address with
+ * 4 KiB pages.
  */
 typedef int (*usva_pager_cb_t)(void *arg, struct usva_as *as, uint64_t addr,
 			       uint32_t perm, struct usva_fault_token tok);
@@ -410,7 +474,9 @@ int usva_pager_callback_create(usva_pager_cb_t cb, void *arg,
 			       struct usva_pager **out);
 
 /**
- * Destroy a pager.
+ * Destroy a pager. Destroy it after the address spaces it filled are
+ * unmapped or destroyed: the anon pager gives every page it still owns
+ * back to its pool. NULL: 0.
  * @return 0; -EBUSY while a handler uses it.
  */
 int usva_pager_destroy(struct usva_pager *pager);
@@ -422,9 +488,13 @@ typedef void (*usva_fault_event_cb_t)(void *arg, struct usva_iommu *iommu,
 				      const struct usva_iommu_event *ev);
 
 /**
- * Set the event callback (NULL: none). The IOMMU's eventfd
- * (usva_iommu_event_fd) stays usable for applications that read events
- * themselves instead. @return 0.
+ * Set the event callback (NULL: none). With a callback, the fault lcore
+ * polling an IOMMU's queue reads its events (every 100 us, and on every
+ * usva_fault_service_poll()) and calls it; without one the service leaves
+ * the events alone, and the IOMMU's eventfd (usva_iommu_event_fd) serves
+ * applications that read them themselves. Waits for a grace period, so
+ * that no lcore calls the old callback with the new argument.
+ * @return 0; -EINVAL (NULL @p svc).
  */
 int usva_fault_set_event_cb(struct usva_fault_service *svc,
 			    usva_fault_event_cb_t cb, void *arg);
@@ -434,7 +504,15 @@ int usva_fault_set_event_cb(struct usva_fault_service *svc,
 /** Latency histogram buckets: bucket i counts latencies in [2^i, 2^(i+1)) ns. */
 #define USVA_FAULT_LAT_BUCKETS 32
 
-/** Counters of a service (sum over lcores, or one lcore / shard). */
+/**
+ * Counters of a service (sum over lcores, or one lcore / shard).
+ * Per lcore: requests it polled, groups it answered, pages it resolved.
+ * Counts made outside the lcores (groups answered by unregister,
+ * completions found stale by usva_fault_complete) appear in the totals
+ * only. Per shard: pages resolved in the shard (requests, already_present,
+ * pager_errors, pending_async) and the groups its owner answered while
+ * resolving one of its pages (groups, resp_*, latency).
+ */
 struct usva_fault_stats {
 	uint64_t requests;	/**< page requests polled */
 	uint64_t groups;	/**< groups answered */
@@ -452,7 +530,10 @@ struct usva_fault_stats {
 	uint64_t group_overflow; /**< no group slot: answered INVALID at once */
 	uint64_t resp_retries;	/**< response bursts the backend took partly */
 	uint64_t events;	/**< unrecoverable events delivered */
-	uint64_t lat_hist[USVA_FAULT_LAT_BUCKETS]; /**< request to response */
+	/** Request to response, one sample per group: from the TSC of the
+	 *  group's first request (usva_page_req.ts) to the response's queueing
+	 *  for the backend. */
+	uint64_t lat_hist[USVA_FAULT_LAT_BUCKETS];
 };
 
 /**
@@ -470,12 +551,14 @@ int usva_fault_stats(const struct usva_fault_service *svc, int slot,
 int usva_fault_shard_stats(const struct usva_fault_service *svc,
 			   unsigned int shard, struct usva_fault_stats *st);
 
-/**
+/*
  * Telemetry: the service is listed under /usva/fault/stats (totals, per
- * lcore) and /usva/fault/shards while it exists.
+ * lcore) and /usva/fault/shards while it exists; both take an optional
+ * service index parameter (default: the first) and list the indexes.
  */
 
-/** Latency percentile (0 < p < 100) from a histogram, in ns. */
+/** Latency percentile (0 < p < 100) from a histogram, in ns (linear
+ *  inside the log2 bucket); 0 for an empty histogram or a bad @p p. */
 uint64_t usva_fault_lat_percentile(const struct usva_fault_stats *st, double p);
 
 /** Print the counters (per lcore and total) to @p f. */

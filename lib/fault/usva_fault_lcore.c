@@ -36,6 +36,7 @@
 #define SCAN_BUSY		8	/* clean-up records per busy iteration */
 #define SCAN_IDLE		64	/* ... per idle iteration */
 #define FLUSH_SPINS		64	/* empty page_respond calls before giving up */
+#define FLUSH_SPINS_MUST	(1u << 22)	/* ... when the batch must empty */
 #define EVENTS_BURST		16
 #define IDLE_SPINS		256	/* interrupt mode: idle iterations first */
 #define SLEEP_MIN_NS		10000
@@ -89,8 +90,19 @@ fault_slot_flush(struct fault_slot *s, bool must)
 			if (k + n == j)
 				break;
 			FSTAT_INC(&s->stats.st, resp_retries);
-			if (n == 0 && ++spins > FLUSH_SPINS && !must)
-				goto keep;
+			if (n == 0 && ++spins > FLUSH_SPINS) {
+				if (!must)
+					goto keep;
+				if (spins > FLUSH_SPINS_MUST) {
+					/* A backend that takes nothing for
+					 * seconds is broken: do not hang the
+					 * lcore on it. */
+					USVA_LOG_RATELIMITED(ERR, fault,
+						"iommu %u takes no page responses: %u dropped",
+						id, j - k);
+					break;
+				}
+			}
 			rte_pause();
 		}
 		i = j;
@@ -635,7 +647,9 @@ fwd_resolve(struct fault_slot *s, const struct fault_fwd *e)
 	}
 	h = fault_handler_lookup(svc, e->iommu, e->dev_id, e->pasid);
 	if (h == NULL || h->gen != e->hgen) {
-		FSTAT_INC(&s->stats.st, no_handler);
+		/* Unregistered since it was polled: the group is being
+		 * flushed; the update below finds it gone (stale) or makes
+		 * it INVALID. */
 		rank = RANK_INVALID;
 	} else {
 		rank = resolve(s, h, e->addr, e->perm, e->shard,

@@ -34,12 +34,20 @@ struct usva_pager_ops {
 	 * or start it and return USVA_PAGER_PENDING (and call
 	 * usva_fault_complete(f->tok, ...) later), or return -errno.
 	 * The caller has checked f->addr is inside [base, base + len) and
-	 * not yet mapped. Only the owner of the address's shard calls it.
+	 * not mapped with the access asked: usually not mapped at all, but
+	 * it may be mapped without the right asked (a write to a read-only
+	 * page): a pager that cannot grant it returns -EACCES, not DONE
+	 * (the device would fault forever). Only the owner of the address's
+	 * shard calls it. The service also calls it for prefetch hints,
+	 * with f->perm READ and a token whose completion is ignored.
 	 */
 	int (*fault)(struct usva_pager *p, const struct usva_pager_fault *f);
 	/**
 	 * End of a burst on @p slot: submit what fault() queued (one syscall
-	 * per burst, not per fault) and reap completions. NULL: nothing.
+	 * per burst, not per fault) and reap completions. Called after every
+	 * iteration of every fault lcore while a handler uses the pager,
+	 * whether or not it faulted (so completions are reaped while idle);
+	 * must be cheap when there is nothing to do. NULL: nothing.
 	 * @return completions reaped.
 	 */
 	unsigned int (*flush)(struct usva_pager *p, unsigned int slot);
@@ -53,7 +61,8 @@ struct usva_pager {
 	uint64_t base;				/**< immutable: range served */
 	uint64_t len;				/**< immutable */
 	uint64_t page_size;			/**< immutable: 4 KiB or 2 MiB */
-	uint32_t users;		/**< handlers using it; atomic */
+	uint32_t users;		/**< handlers using it; atomic (bit 31: being
+				 *   destroyed); lib/fault's */
 	void *priv;				/**< the pager's */
 };
 

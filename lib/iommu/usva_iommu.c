@@ -340,11 +340,15 @@ usva_iommu_s2_map(struct usva_iommu *iommu, uint64_t iova, void *va,
 	rc = check_aligned_range(iova, len, &last, "usva_iommu_s2_map");
 	if (rc)
 		return rc;
-	if (((uintptr_t)va & PAGE_MASK_4K) || va == NULL ||
-	    (uintptr_t)va + (len - 1) < (uintptr_t)va) {
+	if (((uintptr_t)va & PAGE_MASK_4K) || va == NULL) {
 		USVA_LOG(ERR, iommu, "usva_iommu_s2_map: process address %p "
-			 "NULL, unaligned or wrapping", va);
+			 "NULL or unaligned", va);
 		return -EINVAL;
+	}
+	if ((uintptr_t)va + (len - 1) < (uintptr_t)va) {
+		USVA_LOG(ERR, iommu, "usva_iommu_s2_map: process address %p + "
+			 "0x%" PRIx64 " wraps", va, len);
+		return -EOVERFLOW;
 	}
 	if (prot == 0 || (prot & ~(USVA_S2_READ | USVA_S2_WRITE))) {
 		USVA_LOG(ERR, iommu, "usva_iommu_s2_map: bad prot 0x%x", prot);
@@ -975,8 +979,8 @@ inval_entry_problem(struct usva_iommu *iommu, const struct usva_inval_entry *e)
 	case USVA_INVAL_DOMAIN:
 		if (e->dom == NULL || e->dom->iommu != iommu)
 			return "domain missing or of another instance";
-		if (e->caches & USVA_INVAL_DEVTLB)
-			return "device TLBs have no domain granule";
+		if (e->caches & ~USVA_INVAL_IOTLB)
+			return "only the IOTLB has a domain granule";
 		return NULL;
 	case USVA_INVAL_ADDR:
 		if (e->caches & USVA_INVAL_PASID_CACHE)

@@ -142,7 +142,8 @@ int usva_iommu_iova_ranges(const struct usva_iommu *iommu,
 /**
  * Map process memory [va, va + len) at [iova, iova + len) in stage 2.
  * @return 0; -EINVAL (unaligned, empty, prot, a reserved window — logged
- *         by name — or outside every aperture), -EOVERFLOW, -EEXIST
+ *         by name — or outside every aperture), -EOVERFLOW (iova or va
+ *         range wraps), -EEXIST
  *         (overlaps a stage-2 mapping), -ENOMEM.
  */
 int usva_iommu_s2_map(struct usva_iommu *iommu, uint64_t iova, void *va,
@@ -302,6 +303,7 @@ enum usva_event_type {
 	USVA_EVENT_STALE_XLATE,		/**< strict checker: cache disagrees */
 	USVA_EVENT_PRQ_OVERFLOW,	/**< page requests lost to a full queue */
 	USVA_EVENT_BAD_RESPONSE,	/**< response matched no request */
+	USVA_EVENT_NON_CANONICAL,	/**< address the stage-1 format rejects */
 };
 
 /** @name Access bits (events, page requests)

@@ -231,6 +231,8 @@ emu_tlb_fill(struct emu *e, struct emu_tlb *tlb, const struct emu_tlbe *n,
 	tlbe_store(&s->e[way], n);
 	seq_write_end(&s->seq);
 	rte_spinlock_unlock(&s->lock);
+	/* Relaxed: a hint; a lookup that misses the new bit only misses
+	 * (and walks), it never returns a wrong entry. */
 	if (!(__atomic_load_n(&tlb->levels_seen, __ATOMIC_RELAXED) &
 	      (1u << n->level)))
 		__atomic_fetch_or(&tlb->levels_seen, 1u << n->level,

@@ -254,6 +254,8 @@ usva_emu_page_request(struct usva_iommu_dev *dev,
 		rc = -EINVAL;
 		goto unlock;
 	}
+	/* Relaxed: a stale (higher) count only refuses a request early;
+	 * increments all happen under this lock. */
 	if (__atomic_load_n(&ed->outstanding, __ATOMIC_RELAXED) >=
 	    ed->pri_capacity) {
 		rc = -EBUSY;
@@ -268,6 +270,8 @@ usva_emu_page_request(struct usva_iommu_dev *dev,
 		goto unlock;
 	}
 	if (g == NULL) {
+		/* Relaxed: ordered after the acquire of ent->dom above,
+		 * and attach writes gen before that release. */
 		g = grp_alloc(ed, d->pasid, d->grpid,
 			      __atomic_load_n(&ent->gen, __ATOMIC_RELAXED));
 		if (g == NULL) {	/* groups <= credits: unreachable */
@@ -276,6 +280,8 @@ usva_emu_page_request(struct usva_iommu_dev *dev,
 		}
 	}
 	g->nreq++;
+	/* Relaxed: a count; the consumer's decrement needs no ordering
+	 * with the group table (grp_lock orders that). */
 	__atomic_fetch_add(&ed->outstanding, 1, __ATOMIC_RELAXED);
 	last = (d->flags & USVA_PREQ_F_LAST) != 0;
 	if (d->flags & USVA_PREQ_F_PRIV_DATA) {
@@ -447,6 +453,8 @@ respond_one(struct emu *e, const struct usva_page_resp *r)
 		return "cookie of another request";
 	}
 	ent = emu_pasid_ent(ed, r->pasid);
+	/* Relaxed: gen only moves under dev->lock on attach; a group of an
+	 * earlier life was answered by detach before that. */
 	if (ent == NULL || __atomic_load_n(&ent->gen, __ATOMIC_RELAXED) !=
 	    g->pasid_gen) {
 		/* Detach answers its groups, so only a bug gets here. */

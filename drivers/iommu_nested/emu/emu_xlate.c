@@ -234,7 +234,7 @@ xlate_fault(struct emu_dev *ed, uint32_t pasid, uint64_t va, uint32_t access,
 		[USVA_EMU_S2_FAULT] = USVA_EVENT_S2_FAULT,
 		[USVA_EMU_BAD_PASID] = USVA_EVENT_BAD_PASID,
 		/* No event type of its own: a malformed input address. */
-		[USVA_EMU_NON_CANONICAL] = USVA_EVENT_S1_BAD_ENTRY,
+		[USVA_EMU_NON_CANONICAL] = USVA_EVENT_NON_CANONICAL,
 	};
 
 	x->host = NULL;
