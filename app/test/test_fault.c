@@ -288,13 +288,13 @@ raise_pasid(struct fx *f, uint32_t pasid, uint64_t addr, uint32_t grpid,
 }
 
 static int
-raise(struct fx *f, uint64_t addr, uint32_t grpid, uint16_t perm, bool last)
+fx_raise(struct fx *f, uint64_t addr, uint32_t grpid, uint16_t perm, bool last)
 {
 	return raise_pasid(f, f->pasid, addr, grpid, perm, last);
 }
 
 #define RAISE(f, addr, grpid, perm, last)				\
-	TEST_ASSERT_EQ_GOTO(raise(f, addr, grpid, perm, last), 0, "raise")
+	TEST_ASSERT_EQ_GOTO(fx_raise(f, addr, grpid, perm, last), 0, "raise")
 
 #define TEST_ASSERT_EQ_GOTO(a, b, fmt, ...)				\
 	TEST_ASSERT_GOTO((int64_t)(a) == (int64_t)(b), out, "%" PRId64	\
@@ -2186,7 +2186,7 @@ USVA_TEST(fast, fault_flood)
 		uint32_t g = i / PER_GROUP;
 		bool last = i % PER_GROUP == PER_GROUP - 1;
 
-		rc = raise(&f, ANON_BASE + i * SZ_4K, g, RW, last);
+		rc = fx_raise(&f, ANON_BASE + i * SZ_4K, g, RW, last);
 		TEST_ASSERT_GOTO(rc == 0 || rc == 1, out, "request %u: %d", i, rc);
 		if (rc == 1) {
 			overflow++;

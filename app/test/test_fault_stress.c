@@ -2,8 +2,8 @@
 /*
  * Fault service under load: the service runs on the worker lcore
  * (dedicated), the main lcore plays two PRI devices raising page request
- * groups for 16 (device, PASID) handlers at once: anon and mirror pagers,
- * 1 to 4 requests per group, pages drawn from a small set so that groups
+ * groups for 16 (device, PASID) handlers at once: anon, mirror and file
+ * pagers, 1 to 4 requests per group, pages drawn from a small set so that groups
  * of the same and of different PASIDs ask for the same pages at the same
  * time, and each PASID number used on both devices. The run is cut into
  * phases of a quarter second, each with fresh (empty) address spaces, so
@@ -12,12 +12,19 @@
  * group answered SUCCESS is mapped, that no page is taken twice, and at
  * the end of each phase that every page holds the right bytes (anon:
  * zeroes and the device's stamps; mirror: the process's bytes, stamps
- * included, seen by the CPU too).
+ * included, seen by the CPU too; file: the file's bytes and the stamps).
+ *
+ * A second layout runs the service with two slots on the two lcores: not
+ * started, the worker lcore polls slot 1 in a loop and the main lcore
+ * polls slot 0 (which owns the queue) between its device work, so half
+ * the requests are forwarded to the other slot's shards and answered from
+ * there.
  */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <rte_cycles.h>
 #include <rte_launch.h>
@@ -48,6 +55,9 @@
 #define PRI_CAPACITY	512
 #define RUN_SECONDS	3
 #define ANON_BASE	(16 * SZ_1G)
+#define FILE_BASE	(32 * SZ_1G)
+
+enum kind { K_ANON, K_MIRROR, K_FILE };
 
 struct sgroup {
 	bool busy;
@@ -59,7 +69,7 @@ struct sgroup {
 struct shandler {
 	unsigned int dev;		/* index */
 	uint32_t pasid;
-	bool mirror;
+	enum kind kind;
 	struct usva_as *as;
 	struct usva_domain *dom;
 	bool attached;
@@ -78,10 +88,14 @@ struct stress {
 	struct usva_pasid_owner *owner;
 	uint32_t pasid[NPASID];
 	struct usva_page_pool *pool;
-	struct usva_pager *anon, *mirror;
+	struct usva_pager *anon, *mirror, *file;
 	uint8_t *buf;			/* the mirrored process memory */
+	int fd;				/* the file pager's file */
 	struct usva_fault_service *svc;
 	bool started;
+	bool two_slots;			/* slots polled by hand on both lcores */
+	volatile bool poll_stop;
+	unsigned int worker;
 	struct shandler hs[NH];
 	/* results */
 	uint64_t groups_raised, requests_raised, answered;
@@ -109,6 +123,12 @@ static uint8_t
 pattern(uint64_t off)
 {
 	return (uint8_t)(off * 13 + (off >> 12) * 7 + 1);
+}
+
+static uint8_t
+file_pattern(uint64_t off)
+{
+	return (uint8_t)(off * 29 + (off >> 12) * 3 + 0x40);
 }
 
 static struct shandler *
@@ -179,8 +199,40 @@ drain(struct stress *s, unsigned int d)
 static void
 drain_all(struct stress *s)
 {
+	/* Two-slot layout: slot 0 (the queue's) runs here, between device
+	 * work. */
+	if (s->two_slots)
+		usva_fault_service_poll(s->svc, 0);
 	for (unsigned int d = 0; d < NDEV; d++)
 		drain(s, d);
+}
+
+static int
+slot1_loop(void *arg)
+{
+	struct stress *s = arg;
+
+	while (!s->poll_stop)
+		usva_fault_service_poll(s->svc, 1);
+	return 0;
+}
+
+static int
+service_go(struct stress *s)
+{
+	if (!s->two_slots)
+		return usva_fault_service_start(s->svc);
+	s->poll_stop = false;
+	return rte_eal_remote_launch(slot1_loop, s, s->worker);
+}
+
+static int
+service_halt(struct stress *s)
+{
+	if (!s->two_slots)
+		return usva_fault_service_stop(s->svc);
+	s->poll_stop = true;
+	return rte_eal_wait_lcore(s->worker);
 }
 
 /* Raise one group for handler @p hi. @return 0, or -1 on an unexpected
@@ -252,7 +304,8 @@ raise_group(struct stress *s, unsigned int hi)
 }
 
 static int
-stress_setup(struct stress *s, uint32_t nr_shards, unsigned int phases)
+stress_setup(struct stress *s, uint32_t nr_shards, unsigned int phases,
+	     bool two_slots)
 {
 	struct usva_iommu_config icfg = {
 		.size = sizeof(icfg), .backend = "emu",
@@ -262,7 +315,7 @@ stress_setup(struct stress *s, uint32_t nr_shards, unsigned int phases)
 	 * address spaces take fresh ones. */
 	struct usva_page_pool_config pcfg = {
 		.size = sizeof(pcfg), .page_shift = 12,
-		.nr_pages = NH / 2 * NPAGES * phases + 64, .numa_node = -1,
+		.nr_pages = NH * NPAGES * phases + 64, .numa_node = -1,
 		.cache_size = 64,
 	};
 	unsigned int worker = rte_get_next_lcore(-1, 1, 0);
@@ -270,6 +323,32 @@ stress_setup(struct stress *s, uint32_t nr_shards, unsigned int phases)
 		.size = sizeof(fcfg), .nr_lcores = 1, .lcores = { worker },
 		.nr_shards = nr_shards, .max_groups = NDEV * PRI_CAPACITY,
 	};
+	char path[] = "/tmp/usva-fault-stress-XXXXXX";
+	uint8_t *data;
+
+	s->fd = -1;
+	s->worker = worker;
+	s->two_slots = two_slots;
+	if (two_slots) {
+		/* Slots run by hand: service-core mode is never started. */
+		fcfg.flags = USVA_FAULT_F_SERVICE_CORES;
+		fcfg.nr_lcores = 2;
+	}
+	data = malloc(NPAGES * SZ_4K);
+	TEST_ASSERT(data != NULL, "malloc");
+	for (uint64_t i = 0; i < NPAGES * SZ_4K; i++)
+		data[i] = file_pattern(i);
+	s->fd = mkstemp(path);
+	if (s->fd >= 0) {
+		unlink(path);
+		if (write(s->fd, data, NPAGES * SZ_4K) !=
+		    (ssize_t)(NPAGES * SZ_4K)) {
+			close(s->fd);
+			s->fd = -1;
+		}
+	}
+	free(data);
+	TEST_ASSERT(s->fd >= 0, "temporary file");
 
 	TEST_ASSERT_OK(usva_iommu_open(&icfg, &s->iommu));
 	for (unsigned int d = 0; d < NDEV; d++) {
@@ -297,6 +376,11 @@ stress_setup(struct stress *s, uint32_t nr_shards, unsigned int phases)
 			.size = sizeof(struct usva_pager_mirror_config),
 			.iommu = s->iommu, .base = (uint64_t)(uintptr_t)s->buf,
 			.len = NPAGES * SZ_4K }, &s->mirror));
+	TEST_ASSERT_OK(usva_pager_file_create(&(struct usva_pager_file_config){
+			.size = sizeof(struct usva_pager_file_config),
+			.fd = s->fd, .queue_depth = 32, .base = FILE_BASE,
+			.len = NPAGES * SZ_4K, .pool = s->pool,
+			.iommu = s->iommu }, &s->file));
 	TEST_ASSERT_OK(usva_fault_service_create(&fcfg, &s->svc));
 	TEST_ASSERT_OK(usva_fault_service_add_iommu(s->svc, s->iommu));
 	return TEST_SUCCESS;
@@ -318,8 +402,9 @@ phase_setup(struct stress *s)
 		memset(h, 0, sizeof(*h));
 		h->dev = i / NPASID;
 		h->pasid = s->pasid[i % NPASID];
-		h->mirror = (i & 1) != 0;
-		h->base = h->mirror ? (uint64_t)(uintptr_t)s->buf : ANON_BASE;
+		h->kind = (enum kind)(i % 3);
+		h->base = h->kind == K_MIRROR ? (uint64_t)(uintptr_t)s->buf :
+			  h->kind == K_FILE ? FILE_BASE : ANON_BASE;
 		for (unsigned int g = 0; g < NGRP; g++)
 			h->free_grp[h->nfree++] = (uint16_t)g;
 		TEST_ASSERT_OK(usva_as_create(&acfg, &h->as));
@@ -334,10 +419,26 @@ phase_setup(struct stress *s)
 				&(struct usva_fault_handler_config){
 				.size = sizeof(struct usva_fault_handler_config),
 				.dev = s->dev[h->dev], .as = h->as,
-				.pager = h->mirror ? s->mirror : s->anon,
+				.pager = h->kind == K_MIRROR ? s->mirror :
+					 h->kind == K_FILE ? s->file : s->anon,
 				.pasid = h->pasid }, &h->h));
 	}
 	return TEST_SUCCESS;
+}
+
+/* The file pager's pages are the address space's: give them back. */
+static void
+reclaim_file(struct stress *s, struct shandler *h)
+{
+	for (unsigned int pg = 0; pg < NPAGES; pg++) {
+		struct usva_as_xlate x;
+		uint64_t va = FILE_BASE + pg * SZ_4K;
+
+		if (usva_as_lookup(h->as, va, &x) == 0 &&
+		    usva_page_pool_contains(s->pool, (void *)(uintptr_t)x.oa) &&
+		    usva_as_unmap(h->as, va, SZ_4K, NULL) == 0)
+			usva_page_free(s->pool, (void *)(uintptr_t)x.oa, false);
+	}
 }
 
 static int
@@ -357,6 +458,8 @@ phase_teardown(struct stress *s)
 		if (h->dom != NULL && usva_domain_destroy(h->dom) != 0)
 			bad |= 4;
 		h->dom = NULL;
+		if (h->kind == K_FILE && h->as != NULL)
+			reclaim_file(s, h);
 		usva_as_destroy(h->as);
 		h->as = NULL;
 	}
@@ -369,12 +472,14 @@ stress_teardown(struct stress *s)
 {
 	int bad = 0;
 
-	if (s->started && usva_fault_service_stop(s->svc) != 0)
+	if (s->started && service_halt(s) != 0)
 		bad |= 1;
 	if (phase_teardown(s) != TEST_SUCCESS)
 		bad |= 2;
 	usva_fault_service_destroy(s->svc);
 	if (s->anon != NULL && usva_pager_destroy(s->anon) != 0)
+		bad |= 8;
+	if (s->file != NULL && usva_pager_destroy(s->file) != 0)
 		bad |= 8;
 	if (s->mirror != NULL && usva_pager_destroy(s->mirror) != 0)
 		bad |= 8;
@@ -399,6 +504,8 @@ stress_teardown(struct stress *s)
 		usva_page_pool_destroy(s->pool);
 	}
 	free(s->buf);
+	if (s->fd >= 0)
+		close(s->fd);
 	if (bad)
 		printf("    teardown problems 0x%x\n", bad);
 	TEST_ASSERT(bad == 0, "teardown");
@@ -419,7 +526,7 @@ check_contents(struct stress *s)
 	for (uint64_t i = 0; i < NPAGES * SZ_4K; i++)
 		expect[i] = pattern(i);
 	for (unsigned int i = 0; i < NH; i++)
-		if (s->hs[i].mirror)
+		if (s->hs[i].kind == K_MIRROR)
 			for (unsigned int pg = 0; pg < NPAGES; pg++)
 				if (s->hs[i].stamped[pg]) {
 					uint64_t st = stamp_of(i, pg);
@@ -442,9 +549,23 @@ check_contents(struct stress *s)
 				missing++;
 				continue;
 			}
-			if (h->mirror) {
+			if (h->kind == K_MIRROR) {
 				if (memcmp(page, expect + pg * SZ_4K, SZ_4K))
 					wrong++;
+			} else if (h->kind == K_FILE) {
+				uint64_t st = stamp_of(i, pg);
+
+				for (unsigned int b = 0; b < SZ_4K; b++) {
+					uint8_t want = file_pattern(pg * SZ_4K + b);
+
+					if (h->stamped[pg] && b >= i * 8 &&
+					    b < i * 8 + 8)
+						want = ((uint8_t *)&st)[b - i * 8];
+					if (page[b] != want) {
+						wrong++;
+						break;
+					}
+				}
 			} else {
 				uint64_t st = stamp_of(i, pg);
 
@@ -483,7 +604,7 @@ phase_run(struct stress *s, unsigned int ms, uint64_t *anon_pages)
 
 	TEST_ASSERT(phase_setup(s) == TEST_SUCCESS, "phase set-up");
 	TEST_ASSERT_OK(usva_fault_stats(s->svc, -1, &st0));
-	TEST_ASSERT_OK(usva_fault_service_start(s->svc));
+	TEST_ASSERT_OK(service_go(s));
 	s->started = true;
 	end = now_ns() + (uint64_t)ms * 1000000u;
 	while (now_ns() < end) {
@@ -502,7 +623,7 @@ phase_run(struct stress *s, unsigned int ms, uint64_t *anon_pages)
 	}
 	rte_delay_us_sleep(10000);
 	drain_all(s);
-	TEST_ASSERT_OK(usva_fault_service_stop(s->svc));
+	TEST_ASSERT_OK(service_halt(s));
 	s->started = false;
 	TEST_ASSERT_OK(usva_fault_stats(s->svc, -1, &st));
 	TEST_ASSERT(s->groups_raised - raised0 > 100, "only %" PRIu64
@@ -531,15 +652,20 @@ phase_run(struct stress *s, unsigned int ms, uint64_t *anon_pages)
 		       "outstanding groups in the IOMMU");
 	/* One anon page per (handler, page) asked for: none lost to a race
 	 * of two groups over one page, none taken twice. */
-	for (unsigned int i = 0; i < NH; i++)
-		if (!s->hs[i].mirror)
-			for (unsigned int pg = 0; pg < NPAGES; pg++)
-				*anon_pages += s->hs[i].requested[pg];
 	{
 		struct usva_page_pool_stats ps;
+		uint64_t file_pages = 0;
 
+		for (unsigned int i = 0; i < NH; i++)
+			for (unsigned int pg = 0; pg < NPAGES; pg++) {
+				if (s->hs[i].kind == K_ANON)
+					*anon_pages += s->hs[i].requested[pg];
+				else if (s->hs[i].kind == K_FILE)
+					file_pages += s->hs[i].requested[pg];
+			}
 		usva_page_pool_stats(s->pool, &ps);
-		TEST_ASSERT_EQ(ps.in_use, *anon_pages, "anon pages in use");
+		TEST_ASSERT_EQ(ps.in_use, *anon_pages + file_pages,
+			       "anon and file pages in use");
 	}
 	TEST_ASSERT(check_contents(s) == TEST_SUCCESS, "contents");
 	TEST_ASSERT(phase_teardown(s) == TEST_SUCCESS, "phase teardown");
@@ -547,7 +673,8 @@ phase_run(struct stress *s, unsigned int ms, uint64_t *anon_pages)
 }
 
 static int
-stress_run(uint32_t nr_shards, unsigned int phases, unsigned int ms)
+stress_run(uint32_t nr_shards, unsigned int phases, unsigned int ms,
+	   bool two_slots)
 {
 	struct stress *s;
 	struct usva_fault_stats st;
@@ -558,8 +685,8 @@ stress_run(uint32_t nr_shards, unsigned int phases, unsigned int ms)
 		TEST_SKIP("needs a worker lcore (run with -l 0-1)");
 	s = calloc(1, sizeof(*s));
 	TEST_ASSERT(s != NULL, "calloc");
-	TEST_ASSERT_GOTO(stress_setup(s, nr_shards, phases) == TEST_SUCCESS,
-			 out, "set-up");
+	TEST_ASSERT_GOTO(stress_setup(s, nr_shards, phases, two_slots) ==
+			 TEST_SUCCESS, out, "set-up");
 	for (unsigned int p = 0; p < phases; p++)
 		TEST_ASSERT_GOTO(phase_run(s, ms, &anon_pages) == TEST_SUCCESS,
 				 out, "phase %u", p);
@@ -581,12 +708,19 @@ out:
 
 USVA_TEST(stress, fault_stress_many_pasids)
 {
-	return stress_run(0, RUN_SECONDS * 4, 250);
+	return stress_run(0, RUN_SECONDS * 4, 250, false);
 }
 
 USVA_TEST(stress, fault_stress_one_shard)
 {
 	/* Everything in one shard: the same lcore, no parallelism, but all
 	 * groups contend for one shard's state. */
-	return stress_run(1, 4, 250);
+	return stress_run(1, 4, 250, false);
+}
+
+USVA_TEST(stress, fault_stress_two_slots)
+{
+	/* Both lcores resolve: slot 0 on the main lcore (with the device),
+	 * slot 1 on the worker; requests of slot 1's shards are forwarded. */
+	return stress_run(0, RUN_SECONDS * 4, 250, true);
 }

@@ -753,7 +753,7 @@ run(struct bench *b)
 			rte_service_lcore_start(lc[i]);
 		for (unsigned int it = 0;; it++) {
 			rte_service_run_iter_on_app_lcore((uint32_t)id0, 1);
-			if ((it & 63) == 0 && (outstanding(b) == 0 ||
+			if ((it & 255) == 0 && (outstanding(b) == 0 ||
 					       now_ns() > deadline))
 				break;
 		}
@@ -783,7 +783,7 @@ run(struct bench *b)
 		}
 		for (unsigned int it = 0;; it++) {
 			usva_fault_service_poll(b->svc, 0);
-			if ((it & 63) == 0 && (outstanding(b) == 0 ||
+			if ((it & 255) == 0 && (outstanding(b) == 0 ||
 					       now_ns() > deadline))
 				break;
 		}
@@ -998,19 +998,42 @@ report(struct bench *b)
 	}
 	printf("usva-fault-perf: emu backend, pre-filled queues, %s pager, "
 	       "4 KiB pages\n", pager_names[o->pager]);
-	printf("  layout      : %u fault lcore(s), drive %s (main lcore %u%s), "
-	       "%u IOMMU queue(s)\n", o->lcores, drive_names[o->drive],
-	       rte_get_main_lcore(),
-	       o->drive == DRIVE_DEDICATED ? " waits" : " polls slot 0",
-	       b->niommu);
+	printf("  layout      : %u fault lcore(s), drive %s, %u IOMMU queue(s):",
+	       o->lcores, drive_names[o->drive], b->niommu);
+	{
+		unsigned int w = rte_get_next_lcore(-1, 1, 0);
+
+		for (unsigned int s = 0; s < o->lcores; s++) {
+			bool on_main = o->drive != DRIVE_DEDICATED && s == 0;
+
+			printf("%s slot %u on %s lcore %u%s", s ? "," : "", s,
+			       on_main ? "main" : "worker",
+			       on_main ? rte_get_main_lcore() : w,
+			       o->drive == DRIVE_SERVICE && !on_main ?
+			       " (service core)" : "");
+			if (!on_main)
+				w = rte_get_next_lcore(w, 1, 0);
+		}
+		printf("%s\n", o->drive == DRIVE_DEDICATED ?
+		       "; main lcore sleeps" : "");
+	}
 	printf("  service     : %u shards, %s, burst %s%u, order %s\n",
 	       b->shards, o->global ? "global lock" : "sharded",
 	       o->burst ? "" : "default ", o->burst ? o->burst :
 	       USVA_DEFAULT_FAULT_BURST, o->rr ? "round-robin" : "sequential");
 	printf("  set-up      : %.3f s (pools and memory %.3f s), not timed\n",
 	       b->setup_ns / 1e9, b->setup_pool_ns / 1e9);
-	printf("  faults      : %" PRIu64 " in %.3f ms\n", o->faults,
-	       b->elapsed_ns / 1e6);
+	{
+		unsigned int nh = 0, nd = 0;
+
+		for (unsigned int ii = 0; ii < b->niommu; ii++) {
+			nh += b->in[ii].nh;
+			nd += b->in[ii].ndev;
+		}
+		printf("  faults      : %" PRIu64 " in %.3f ms (one group each; "
+		       "%u PASIDs on %u devices, %u per device)\n", o->faults,
+		       b->elapsed_ns / 1e6, nh, nd, o->ppd);
+	}
 	printf("  throughput  : %.3f M faults/s (%.1f ns per fault)\n",
 	       fps / 1e6, (double)b->elapsed_ns / (double)o->faults);
 	printf("  disturbance : threads waited %.3f ms for a CPU while timed%s\n",

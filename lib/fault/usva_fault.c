@@ -796,6 +796,7 @@ lcores_start(struct usva_fault_service *svc)
 	uint32_t i;
 	int rc;
 
+	/* Release: pairs with the loops' acquire; the launch orders it too. */
 	__atomic_store_n(&svc->stop, 0, __ATOMIC_RELEASE);
 	for (i = 0; i < svc->nr_slots; i++) {
 		s = &svc->slots[i];
@@ -860,6 +861,8 @@ usva_fault_service_start(struct usva_fault_service *svc)
 	if (svc == NULL)
 		return -EINVAL;
 	pthread_mutex_lock(&svc->ctl);
+	/* started: W: ctl; read without it (relaxed) only as a hint by
+	 * usva_fault_service_poll(). */
 	if (svc->started) {
 		rc = -EALREADY;
 	} else if (svc->service_cores) {

@@ -63,6 +63,7 @@ fault_synchronize(struct usva_fault_service *svc)
 bool
 fault_pager_get(struct usva_pager *p)
 {
+	/* Relaxed: the CAS below decides; destroy's CAS orders with it. */
 	uint32_t u = __atomic_load_n(&p->users, __ATOMIC_RELAXED);
 
 	do {

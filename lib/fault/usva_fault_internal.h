@@ -162,22 +162,53 @@ _Static_assert(sizeof(struct fault_group) == 64, "group record is a line");
 
 /* ---- forwarded requests and completions ------------------------------------ */
 
-/* A request forwarded from the slot that polled it to the slot that owns
- * its shard: 48 bytes through an MP/SC rte_ring. */
+/*
+ * A request forwarded from the slot that polled it to the slot that owns
+ * its shard: 48 bytes through an MP/SC rte_ring. Two forms:
+ *  - solo: a group of one request (LAST, no group open for its key), the
+ *    common case. It carries everything needed to answer it, so the owner
+ *    answers it itself and no group record is shared between the slots
+ *    (it opens one in its own table only if the pager goes asynchronous).
+ *  - grp: a request of a group open in the poller's table (gidx, ggen);
+ *    the owner reports its page result there.
+ * Packing: the page address's low 12 bits hold perm, flags, iommu and the
+ * form; the PASID word holds the shard above the PASID's 20 bits.
+ */
+#define FWD_PERM_MASK	UINT64_C(0xf)		/* USVA_ACCESS_* */
+#define FWD_FLAG_SHIFT	4			/* USVA_PREQ_F_* (3 bits) */
+#define FWD_FLAG_MASK	UINT64_C(0x7)
+#define FWD_IOMMU_SHIFT	7			/* usva_iommu id (4 bits) */
+#define FWD_IOMMU_MASK	UINT64_C(0xf)
+#define FWD_SOLO	(UINT64_C(1) << 11)
+#define FWD_ADDR_MASK	(~UINT64_C(0xfff))
+#define FWD_PASID_BITS	20
+#define FWD_PASID_MASK	((1u << FWD_PASID_BITS) - 1)
+
+_Static_assert(USVA_IOMMU_MAX <= 16, "iommu id fits 4 bits");
+_Static_assert(USVA_MAX_SHARDS <= 4096, "shard fits 12 bits");
+_Static_assert(USVA_MAX_PASID_WIDTH <= FWD_PASID_BITS, "PASID fits 20 bits");
+_Static_assert((USVA_PREQ_F_LAST | USVA_PREQ_F_PASID | USVA_PREQ_F_PRIV_DATA)
+	       <= FWD_FLAG_MASK, "request flags fit 3 bits");
+
 struct fault_fwd {
-	uint64_t addr;		/* page address as requested */
+	uint64_t addr;		/* page address | perm, flags, iommu, SOLO */
 	uint64_t ts;		/* request TSC */
 	uint32_t dev_id;
-	uint32_t pasid;
-	uint32_t hgen;		/* handler generation the poller saw */
-	uint32_t gidx;		/* group record in the poller's table */
-	uint32_t ggen;		/* its generation */
-	uint16_t perm;
-	uint8_t iommu;
-	uint8_t pslot;		/* the poller: owner of the group table */
-	uint16_t shard;
-	uint16_t pad0;
-	uint32_t pad1;
+	uint32_t pasid_shard;	/* pasid | shard << 20 */
+	union {
+		struct {
+			uint32_t grpid;
+			uint32_t cookie;
+			uint64_t priv[2];
+		} solo;
+		struct {
+			uint32_t hgen;	/* handler generation the poller saw */
+			uint32_t gidx;	/* record in the poller's table */
+			uint32_t ggen;	/* its generation */
+			uint32_t pslot;	/* the poller: owner of the table */
+			uint64_t pad;
+		} grp;
+	};
 };
 _Static_assert(sizeof(struct fault_fwd) == 48, "forwarded element size");
 
@@ -352,7 +383,7 @@ struct usva_fault_service {
 
 	/* Control. */
 	pthread_mutex_t ctl;		/* everything below */
-	bool started;
+	bool started;			/* W: ctl; R: poll (relaxed hint) */
 	uint32_t stop;			/* W: ctl (release); R: slots (acquire) */
 	uint32_t nr_iommus;
 	struct usva_iommu *iommus[USVA_IOMMU_MAX];	/* by iommu id */

@@ -44,32 +44,33 @@
 
 /* ---- responses ------------------------------------------------------------------ */
 
-static inline void
-lat_record(struct usva_fault_stats *st, const struct usva_fault_service *svc,
-	   uint64_t ts, uint64_t now)
+/* Log2 bucket of the latency from TSC @p ts to @p now, in ns; -1: no
+ * sample (no timestamp, or a clock that went backwards). */
+static inline int
+lat_bucket(const struct usva_fault_service *svc, uint64_t ts, uint64_t now)
 {
 	uint64_t ns;
-	uint32_t b;
+	int b;
 
 	if (ts == 0 || ts > now)
-		return;
+		return -1;
 	ns = (uint64_t)(((unsigned __int128)(now - ts) * svc->ns_mult) >> 32);
-	b = ns == 0 ? 0 : 63 - (uint32_t)__builtin_clzll(ns);
-	if (b >= USVA_FAULT_LAT_BUCKETS)
-		b = USVA_FAULT_LAT_BUCKETS - 1;
-	FSTAT_INC(st, lat_hist[b]);
+	b = ns == 0 ? 0 : 63 - __builtin_clzll(ns);
+	return b < USVA_FAULT_LAT_BUCKETS ? b : USVA_FAULT_LAT_BUCKETS - 1;
 }
 
 static inline void
-code_count(struct usva_fault_stats *st, uint16_t code)
+resp_count(struct usva_fault_stats *st, uint16_t code, int b)
 {
 	FSTAT_INC(st, groups);
-	if (code == USVA_PAGE_RESP_SUCCESS)
+	if (likely(code == USVA_PAGE_RESP_SUCCESS))
 		FSTAT_INC(st, resp_success);
 	else if (code == USVA_PAGE_RESP_INVALID)
 		FSTAT_INC(st, resp_invalid);
 	else
 		FSTAT_INC(st, resp_failure);
+	if (b >= 0)
+		FSTAT_INC(st, lat_hist[b]);
 }
 
 void
@@ -116,28 +117,42 @@ keep:
 	s->resp_n -= k;
 }
 
+/* Room for one response in the slot's batch: the next entry. */
+static inline struct usva_page_resp *
+resp_next(struct fault_slot *s)
+{
+	if (unlikely(s->resp_n == s->svc->resp_batch)) {
+		fault_slot_flush(s, false);
+		if (s->resp_n == s->svc->resp_batch)
+			fault_slot_flush(s, true);
+	}
+	return &s->resp[s->resp_n];
+}
+
+/* Commit the entry resp_next() gave (filled by the caller): count it,
+ * per slot and, when this slot owns @p shard (>= 0), per shard. */
+static inline void
+resp_commit(struct fault_slot *s, uint8_t iommu, uint64_t ts, int32_t shard)
+{
+	const struct usva_fault_service *svc = s->svc;
+	uint16_t code = s->resp[s->resp_n].code;
+	int b = lat_bucket(svc, ts, s->now);
+
+	s->resp_iommu[s->resp_n] = iommu;
+	s->resp_n++;
+	resp_count(&s->stats.st, code, b);
+	if (shard >= 0)
+		resp_count(&svc->shards[shard].st, code, b);
+	if (s->resp_n == svc->resp_batch)
+		fault_slot_flush(s, false);
+}
+
 void
 fault_slot_respond(struct fault_slot *s, const struct usva_page_resp *r,
 		   uint8_t iommu, uint64_t ts, int32_t shard)
 {
-	const struct usva_fault_service *svc = s->svc;
-
-	if (unlikely(s->resp_n == svc->resp_batch)) {
-		fault_slot_flush(s, false);
-		if (s->resp_n == svc->resp_batch)
-			fault_slot_flush(s, true);
-	}
-	s->resp[s->resp_n] = *r;
-	s->resp_iommu[s->resp_n] = iommu;
-	s->resp_n++;
-	code_count(&s->stats.st, r->code);
-	lat_record(&s->stats.st, svc, ts, s->now);
-	if (shard >= 0) {
-		code_count(&svc->shards[shard].st, r->code);
-		lat_record(&svc->shards[shard].st, svc, ts, s->now);
-	}
-	if (s->resp_n == svc->resp_batch)
-		fault_slot_flush(s, false);
+	*resp_next(s) = *r;
+	resp_commit(s, iommu, ts, shard);
 }
 
 /* Answer a group that never needed a record: straight from its request. */
@@ -145,23 +160,23 @@ static void
 answer_req(struct fault_slot *s, const struct usva_page_req *q, uint8_t iommu,
 	   uint32_t rank, int32_t shard)
 {
-	struct usva_page_resp r;
+	struct usva_page_resp *r = resp_next(s);
 
-	r.dev_id = q->dev_id;
-	r.pasid = q->pasid;
-	r.grpid = q->grpid;
-	r.cookie = q->cookie;
-	r.code = rank_to_code(rank);
-	r.flags = q->flags & (USVA_PREQ_F_PASID | USVA_PREQ_F_PRIV_DATA);
-	r.reserved = 0;
+	r->dev_id = q->dev_id;
+	r->pasid = q->pasid;
+	r->grpid = q->grpid;
+	r->cookie = q->cookie;
+	r->code = rank_to_code(rank);
+	r->flags = q->flags & (USVA_PREQ_F_PASID | USVA_PREQ_F_PRIV_DATA);
+	r->reserved = 0;
 	if (q->flags & USVA_PREQ_F_PRIV_DATA) {
-		r.private_data[0] = q->private_data[0];
-		r.private_data[1] = q->private_data[1];
+		r->private_data[0] = q->private_data[0];
+		r->private_data[1] = q->private_data[1];
 	} else {
-		r.private_data[0] = 0;
-		r.private_data[1] = 0;
+		r->private_data[0] = 0;
+		r->private_data[1] = 0;
 	}
-	fault_slot_respond(s, &r, iommu, q->ts, shard);
+	resp_commit(s, iommu, q->ts, shard);
 }
 
 /* Answer a group this thread claimed (CLOSING, state @p st), then let the
@@ -360,6 +375,7 @@ static inline void
 group_last_fields(struct fault_group *g, const struct usva_page_req *q,
 		  bool last)
 {
+	/* Relaxed: LAST is set only by this slot (the CAS that follows). */
 	if (last && !(__atomic_load_n(&g->state, __ATOMIC_RELAXED) & GS_LAST))
 		group_write_resp_fields(g, q);
 }
@@ -402,6 +418,7 @@ static inline int
 group_update(struct fault_group *g, uint32_t gen, int delta, uint32_t rank,
 	     bool last, uint64_t *out)
 {
+	/* Acquire: as the CAS's failure order below. */
 	uint64_t old = __atomic_load_n(&g->state, __ATOMIC_ACQUIRE), nw;
 
 	do {
@@ -628,55 +645,6 @@ comps_drain(struct fault_slot *s)
 	return n;
 }
 
-/* A request another slot polled, for a shard this slot owns. */
-static void
-fwd_resolve(struct fault_slot *s, const struct fault_fwd *e)
-{
-	struct usva_fault_service *svc = s->svc;
-	struct fault_group *g = &svc->slots[e->pslot].groups[e->gidx];
-	struct usva_fault_handler *h;
-	uint32_t rank;
-	uint64_t st;
-
-	/* Acquire: the poller published the record before enqueueing. */
-	st = __atomic_load_n(&g->state, __ATOMIC_ACQUIRE);
-	if (gs_phase(st) != GS_OPEN || gs_gen(st) != e->ggen) {
-		/* Answered meanwhile (unregister, timeout): nothing to do. */
-		FSTAT_INC(&s->stats.st, stale_completions);
-		return;
-	}
-	h = fault_handler_lookup(svc, e->iommu, e->dev_id, e->pasid);
-	if (h == NULL || h->gen != e->hgen) {
-		/* Unregistered since it was polled: the group is being
-		 * flushed; the update below finds it gone (stale) or makes
-		 * it INVALID. */
-		rank = RANK_INVALID;
-	} else {
-		rank = resolve(s, h, e->addr, e->perm, e->shard,
-			       tok_make(svc->reg, svc->inst, e->pslot, s->idx,
-					e->shard, e->gidx, e->ggen));
-		if (rank == RES_PENDING)
-			return;
-	}
-	page_done(s, g, e->ggen, rank, e->shard);
-}
-
-static unsigned int
-dispatch_drain(struct fault_slot *s)
-{
-	unsigned int n, i;
-
-	/* The dequeue acquires what the poller's enqueue released. */
-	n = rte_ring_dequeue_burst_elem(s->dispatch, s->fwd_in,
-					sizeof(*s->fwd_in), s->svc->burst, NULL);
-	if (n == 0)
-		return 0;
-	s->now = rte_rdtsc();
-	for (i = 0; i < n; i++)
-		fwd_resolve(s, &s->fwd_in[i]);
-	return n;
-}
-
 /* Enqueue staged forwards. @return true if some are still waiting. */
 static bool
 fwd_flush(struct fault_slot *s)
@@ -704,7 +672,172 @@ fwd_flush(struct fault_slot *s)
 	return left;
 }
 
-/* ---- one polled request ------------------------------------------------------- */
+/* ---- one request ------------------------------------------------------------ */
+
+/* The handler for a request, or NULL (counted). */
+static struct usva_fault_handler *
+req_handler(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q)
+{
+	struct usva_fault_handler *h;
+
+	h = fault_handler_lookup(s->svc, iommu, q->dev_id, q->pasid);
+	if (likely(h != NULL) &&
+	    likely(h->pasid_gen == 0 ||
+		   usva_pasid_generation(h->pasids, q->pasid) == h->pasid_gen))
+		return h;
+	FSTAT_INC(&s->stats.st, no_handler);
+	USVA_LOG_RATELIMITED(DEBUG, fault,
+		"no handler for iommu %u dev %u pasid %u%s", iommu, q->dev_id,
+		q->pasid, h != NULL ? " (PASID reused since register)" : "");
+	return NULL;
+}
+
+/*
+ * A group of one request (LAST, no group open for its key), on the slot
+ * owning its shard (or under the global lock): the common case. Resolved
+ * at once, it is answered from the request and needs no record. A record
+ * of this slot's table is reserved first all the same, and its future
+ * generation handed to the pager in the token: it is published only if
+ * the pager goes asynchronous. No record free: INVALID at once, no pager
+ * call.
+ */
+static void
+req_solo(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q,
+	 struct usva_fault_handler *h, uint32_t shard)
+{
+	struct usva_fault_service *svc = s->svc;
+	uint32_t gidx, rank;
+
+	gidx = group_free_slot(s, iommu, q);
+	if (gidx == UINT32_MAX || !group_room(s)) {
+		group_overflow(s, iommu, q, true);
+		return;
+	}
+	rank = resolve(s, h, q->addr, q->perm, shard,
+		       tok_make(svc->reg, svc->inst, s->idx, s->idx, shard, gidx,
+				group_next_gen(s, gidx)));
+	if (likely(rank != RES_PENDING))
+		answer_req(s, q, iommu, rank, (int32_t)shard);
+	else
+		group_publish(s, gidx, iommu, q, h->gen, GS_PEND_ONE | GS_LAST);
+}
+
+/* A solo request forwarded by another slot: rebuilt, then as req_solo()
+ * (the handler is looked up again: it may have gone meanwhile). */
+static void
+fwd_solo(struct fault_slot *s, const struct fault_fwd *e)
+{
+	uint8_t iommu = (uint8_t)((e->addr >> FWD_IOMMU_SHIFT) & FWD_IOMMU_MASK);
+	struct usva_fault_handler *h;
+	struct usva_page_req q;
+
+	q.addr = e->addr & FWD_ADDR_MASK;
+	q.private_data[0] = e->solo.priv[0];
+	q.private_data[1] = e->solo.priv[1];
+	q.ts = e->ts;
+	q.dev_id = e->dev_id;
+	q.pasid = e->pasid_shard & FWD_PASID_MASK;
+	q.grpid = e->solo.grpid;
+	q.cookie = e->solo.cookie;
+	q.perm = (uint16_t)(e->addr & FWD_PERM_MASK);
+	q.flags = (uint16_t)((e->addr >> FWD_FLAG_SHIFT) & FWD_FLAG_MASK);
+	q.reserved = 0;
+	h = req_handler(s, iommu, &q);
+	if (h == NULL)
+		answer_req(s, &q, iommu, RANK_INVALID, -1);
+	else
+		req_solo(s, iommu, &q, h, e->pasid_shard >> FWD_PASID_BITS);
+}
+
+/* A forwarded request of a group in the poller's table. */
+static void
+fwd_grp(struct fault_slot *s, const struct fault_fwd *e)
+{
+	struct usva_fault_service *svc = s->svc;
+	struct fault_group *g = &svc->slots[e->grp.pslot].groups[e->grp.gidx];
+	uint8_t iommu = (uint8_t)((e->addr >> FWD_IOMMU_SHIFT) & FWD_IOMMU_MASK);
+	uint32_t pasid = e->pasid_shard & FWD_PASID_MASK;
+	uint32_t shard = e->pasid_shard >> FWD_PASID_BITS;
+	struct usva_fault_handler *h;
+	uint32_t rank;
+	uint64_t st;
+
+	/* Acquire: the poller published the record before enqueueing. */
+	st = __atomic_load_n(&g->state, __ATOMIC_ACQUIRE);
+	if (gs_phase(st) != GS_OPEN || gs_gen(st) != e->grp.ggen) {
+		/* Answered meanwhile (unregister, timeout): nothing to do. */
+		FSTAT_INC(&s->stats.st, stale_completions);
+		return;
+	}
+	h = fault_handler_lookup(svc, iommu, e->dev_id, pasid);
+	if (h == NULL || h->gen != e->grp.hgen) {
+		/* Unregistered since it was polled: the group is being
+		 * flushed; the update below finds it gone (stale) or makes
+		 * it INVALID. */
+		rank = RANK_INVALID;
+	} else {
+		rank = resolve(s, h, e->addr & FWD_ADDR_MASK,
+			       (uint32_t)(e->addr & FWD_PERM_MASK), shard,
+			       tok_make(svc->reg, svc->inst, e->grp.pslot, s->idx,
+					shard, e->grp.gidx, e->grp.ggen));
+		if (rank == RES_PENDING)
+			return;
+	}
+	page_done(s, g, e->grp.ggen, rank, (int32_t)shard);
+}
+
+static unsigned int
+dispatch_drain(struct fault_slot *s)
+{
+	const struct fault_fwd *e;
+	unsigned int n, i;
+
+	/* The dequeue acquires what the poller's enqueue released. */
+	n = rte_ring_dequeue_burst_elem(s->dispatch, s->fwd_in,
+					sizeof(*s->fwd_in), s->svc->burst, NULL);
+	if (n == 0)
+		return 0;
+	s->now = rte_rdtsc();
+	for (i = 0; i < n; i++) {
+		e = &s->fwd_in[i];
+		if (e->addr & FWD_SOLO)
+			fwd_solo(s, e);
+		else
+			fwd_grp(s, e);
+	}
+	return n;
+}
+
+/* Stage @p q for the owner of @p shard: as a solo request when @p gidx is
+ * UINT32_MAX, else as a page of group record (@p gidx, @p ggen). */
+static void
+fwd_stage(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q,
+	  uint32_t shard, uint32_t hgen, uint32_t gidx, uint32_t ggen)
+{
+	struct usva_fault_service *svc = s->svc;
+	uint32_t owner = svc->owner[shard];
+	struct fault_fwd *e = &s->fwd_out[owner * svc->burst + s->fwd_n[owner]++];
+
+	e->addr = (q->addr & FWD_ADDR_MASK) | (q->perm & FWD_PERM_MASK) |
+		  ((uint64_t)(q->flags & FWD_FLAG_MASK) << FWD_FLAG_SHIFT) |
+		  ((uint64_t)iommu << FWD_IOMMU_SHIFT);
+	e->ts = q->ts;
+	e->dev_id = q->dev_id;
+	e->pasid_shard = q->pasid | (shard << FWD_PASID_BITS);
+	if (gidx == UINT32_MAX) {
+		e->addr |= FWD_SOLO;
+		e->solo.grpid = q->grpid;
+		e->solo.cookie = q->cookie;
+		e->solo.priv[0] = q->private_data[0];
+		e->solo.priv[1] = q->private_data[1];
+	} else {
+		e->grp.hgen = hgen;
+		e->grp.gidx = gidx;
+		e->grp.ggen = ggen;
+		e->grp.pslot = s->idx;
+		e->grp.pad = 0;
+	}
+}
 
 /*
  * A group whose handler is gone (unregistered, or re-registered since).
@@ -718,6 +851,7 @@ group_kill(struct fault_slot *s, struct fault_group *g)
 {
 	uint64_t st;
 
+	/* Acquire: the record as published (claim_any retries on change). */
 	if (!fault_group_claim_any(g, __atomic_load_n(&g->state, __ATOMIC_ACQUIRE),
 				   false, &st))
 		return;
@@ -729,7 +863,11 @@ group_kill(struct fault_slot *s, struct fault_group *g)
 	}
 }
 
-/* Resolve here: this slot owns the shard, or the global lock mode. */
+/*
+ * A request of a group with a record (@p g open, or a new one in the
+ * reserved record @p gidx when @p g is NULL: then not a LAST), resolved
+ * here: this slot owns the shard, or the global lock mode.
+ */
 static void
 req_local(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q,
 	  struct usva_fault_handler *h, struct fault_group *g, uint32_t gidx,
@@ -747,8 +885,8 @@ req_local(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q,
 		 * unregister can close the group while it resolves. */
 		rc = group_update(g, ggen, 1, RANK_SUCCESS, last, &st);
 		if (rc == -2) {
-			rank = RANK_INVALID;	/* pending count full */
-			rc = group_update(g, ggen, 0, rank, last, &st);
+			/* Pending count full: this page INVALID. */
+			rc = group_update(g, ggen, 0, RANK_INVALID, last, &st);
 			if (rc == 1)
 				group_answer(s, g, st, (int32_t)shard);
 			return;
@@ -767,34 +905,25 @@ req_local(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q,
 	if (g != NULL) {
 		if (rank != RES_PENDING)
 			page_done(s, g, ggen, rank, (int32_t)shard);
-	} else if (rank != RES_PENDING && last) {
-		/* The common case: a one-page group resolved at once needs
-		 * no record at all. */
-		answer_req(s, q, iommu, rank, (int32_t)shard);
 	} else {
 		group_publish(s, gidx, iommu, q, h->gen,
-			      (rank == RES_PENDING ? GS_PEND_ONE :
-			       (uint64_t)rank << GS_WORST_SHIFT) |
-			      (last ? GS_LAST : 0));
+			      rank == RES_PENDING ? GS_PEND_ONE :
+			      (uint64_t)rank << GS_WORST_SHIFT);
 	}
 }
 
-/* Stage for the shard's owner. */
+/* A request of a group with a record, for another slot's shard. */
 static void
 req_forward(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q,
 	    struct usva_fault_handler *h, struct fault_group *g, uint32_t gidx,
 	    uint32_t ggen, uint32_t shard)
 {
-	struct usva_fault_service *svc = s->svc;
 	bool last = q->flags & USVA_PREQ_F_LAST;
-	uint32_t owner = svc->owner[shard];
-	struct fault_fwd *e;
 	uint64_t st;
 	int rc;
 
 	if (g == NULL) {
-		ggen = group_publish(s, gidx, iommu, q, h->gen,
-				     GS_PEND_ONE | (last ? GS_LAST : 0));
+		ggen = group_publish(s, gidx, iommu, q, h->gen, GS_PEND_ONE);
 	} else {
 		group_last_fields(g, q, last);
 		rc = group_update(g, ggen, 1, RANK_SUCCESS, last, &st);
@@ -805,42 +934,24 @@ req_forward(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q,
 			return;
 		}
 	}
-	e = &s->fwd_out[owner * svc->burst + s->fwd_n[owner]++];
-	e->addr = q->addr;
-	e->ts = q->ts;
-	e->dev_id = q->dev_id;
-	e->pasid = q->pasid;
-	e->hgen = h->gen;
-	e->gidx = gidx;
-	e->ggen = ggen;
-	e->perm = q->perm;
-	e->iommu = iommu;
-	e->pslot = (uint8_t)s->idx;
-	e->shard = (uint16_t)shard;
+	fwd_stage(s, iommu, q, shard, h->gen, gidx, ggen);
 }
 
-/* The handler for a request, or NULL (counted, answered). */
-static struct usva_fault_handler *
-req_handler(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q)
+/* The shard a request's page belongs to. */
+static inline uint32_t
+req_shard(const struct fault_slot *s, const struct usva_page_req *q,
+	  const struct usva_fault_handler *h)
 {
-	struct usva_fault_handler *h;
-
-	h = fault_handler_lookup(s->svc, iommu, q->dev_id, q->pasid);
-	if (likely(h != NULL) &&
-	    likely(h->pasid_gen == 0 ||
-		   usva_pasid_generation(h->pasids, q->pasid) == h->pasid_gen))
-		return h;
-	FSTAT_INC(&s->stats.st, no_handler);
-	USVA_LOG_RATELIMITED(DEBUG, fault,
-		"no handler for iommu %u dev %u pasid %u%s", iommu, q->dev_id,
-		q->pasid, h != NULL ? " (PASID reused since register)" : "");
-	return NULL;
+	/* From the page address: a 2 MiB page is one shard's, whatever
+	 * shard_shift is. */
+	return fault_shard_of(s->svc, q->pasid, q->addr & h->page_mask);
 }
 
 static void
 req_one(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q)
 {
 	bool last = q->flags & USVA_PREQ_F_LAST;
+	bool gl = s->svc->global_lock;
 	struct usva_fault_handler *h;
 	struct fault_group *g = NULL;
 	uint32_t gidx = UINT32_MAX, ggen = 0, shard;
@@ -852,7 +963,6 @@ req_one(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q)
 		if (g != NULL && (h == NULL || g->hgen != h->gen)) {
 			group_kill(s, g);
 			g = NULL;
-			gidx = UINT32_MAX;
 		}
 	}
 	if (g == NULL) {
@@ -868,29 +978,44 @@ req_one(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q)
 				answer_req(s, q, iommu, RANK_INVALID, -1);
 			return;
 		}
-		if (gidx == UINT32_MAX || gs_phase(__atomic_load_n(
-			&s->groups[gidx].state, __ATOMIC_RELAXED)) > GS_FREE)
-			gidx = group_free_slot(s, iommu, q);
-		if (gidx != UINT32_MAX && !group_room(s))
-			gidx = UINT32_MAX;
-		ggen = gidx != UINT32_MAX ? group_next_gen(s, gidx) : 0;
 	}
 	in_range = q->addr - h->base < h->len;
-	/* From the page address: a 2 MiB page is one shard's, whatever
-	 * shard_shift is. */
-	shard = fault_shard_of(s->svc, q->pasid, q->addr & h->page_mask);
-	if (g == NULL && ggen == 0) {
-		/* No record free: INVALID at once, no pager call. */
-		group_overflow(s, iommu, q, last);
+	if (g == NULL && last) {
+		/* A group of one request. */
+		if (!in_range) {
+			FSTAT_INC(&s->stats.st, out_of_range);
+			answer_req(s, q, iommu, RANK_INVALID, -1);
+			return;
+		}
+		shard = req_shard(s, q, h);
+		if (!slot_owns(s, shard)) {
+			fwd_stage(s, iommu, q, shard, 0, UINT32_MAX, 0);
+			return;
+		}
+		/* The baseline: one lock around all resolution, including
+		 * the bookkeeping that follows it. */
+		if (gl)
+			rte_spinlock_lock(&s->svc->glock);
+		req_solo(s, iommu, q, h, shard);
+		if (gl)
+			rte_spinlock_unlock(&s->svc->glock);
 		return;
 	}
+	if (g == NULL) {
+		/* The first request of a longer group: it needs a record. */
+		gidx = group_free_slot(s, iommu, q);
+		if (gidx == UINT32_MAX || !group_room(s)) {
+			group_overflow(s, iommu, q, false);
+			return;
+		}
+		ggen = group_next_gen(s, gidx);
+	}
+	shard = req_shard(s, q, h);
 	if (!in_range || slot_owns(s, shard)) {
-		/* The baseline: one lock around all resolution, including
-		 * the group and shard bookkeeping that follows it. */
-		if (s->svc->global_lock)
+		if (gl)
 			rte_spinlock_lock(&s->svc->glock);
 		req_local(s, iommu, q, h, g, gidx, ggen, shard, in_range);
-		if (s->svc->global_lock)
+		if (gl)
 			rte_spinlock_unlock(&s->svc->glock);
 	} else {
 		req_forward(s, iommu, q, h, g, gidx, ggen, shard);
@@ -984,6 +1109,8 @@ groups_clean(struct fault_slot *s, uint32_t budget)
 		}
 		if (gs_phase(st) != GS_FREE)
 			continue;
+		/* Relaxed: only this slot makes a record EMPTY or leaves
+		 * EMPTY, so what we read cannot change under us. */
 		next = __atomic_load_n(&s->groups[(i + 1) & s->gmask].state,
 				       __ATOMIC_RELAXED);
 		if (gs_phase(next) == GS_EMPTY)

@@ -41,6 +41,7 @@ stats_add(struct usva_fault_stats *dst, const struct usva_fault_stats *src)
 	const uint64_t *s = (const uint64_t *)src;
 	size_t i;
 
+	/* Relaxed: each counter has one writer; no ordering between them. */
 	for (i = 0; i < NR_U64; i++)
 		d[i] += __atomic_load_n(&s[i], __ATOMIC_RELAXED);
 }
@@ -63,6 +64,7 @@ usva_fault_stats(const struct usva_fault_service *svc, int slot,
 	}
 	for (i = 0; i < svc->nr_slots; i++)
 		stats_add(st, &svc->slots[i].stats.st);
+	/* Relaxed: control-thread counters (atomic adds). */
 	st->groups += __atomic_load_n(&svc->cstats.groups, __ATOMIC_RELAXED);
 	st->resp_invalid += __atomic_load_n(&svc->cstats.resp_invalid,
 					    __ATOMIC_RELAXED);

@@ -87,6 +87,7 @@ anon_release_pages(struct anon_priv *a)
 	uint32_t i;
 	void *base;
 
+	/* Relaxed: counters; the pager is idle (no handler uses it). */
 	for (i = 0; i < USVA_FAULT_MAX_LCORES; i++)
 		n += __atomic_load_n(&a->slot[i].pages, __ATOMIC_RELAXED);
 	if (n == 0)
@@ -185,6 +186,7 @@ usva_pager_anon_create(const struct usva_pager_anon_config *ucfg,
 	a->pool = cfg.pool;
 	a->page_size = ps;
 	a->prot = cfg.prot;
+	/* Relaxed: a counter handing out unique tags. */
 	a->tag = ANON_TAG_MAGIC |
 		 (__atomic_add_fetch(&anon_seq, 1, __ATOMIC_RELAXED) &
 		  ((UINT64_C(1) << 48) - 1));
