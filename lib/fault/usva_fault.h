@@ -241,6 +241,10 @@ int usva_fault_complete(struct usva_fault_token tok, int result);
 enum usva_pager_status {
 	USVA_PAGER_DONE = 0,	/**< mapped; answer this page SUCCESS */
 	USVA_PAGER_PENDING = 1,	/**< usva_fault_complete() will follow */
+	/** Already mapped with the access asked (a race or a prefetch):
+	 *  answer SUCCESS, counted as already present. Only pagers whose
+	 *  ops set checks_present return it. */
+	USVA_PAGER_PRESENT = 2,
 	/* negative errno: answer this page INVALID */
 };
 

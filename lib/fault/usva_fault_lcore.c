@@ -562,7 +562,9 @@ resolve(struct fault_slot *s, struct usva_fault_handler *h, uint64_t addr,
 	int rc;
 
 	FSTAT_INC(ss, requests);
-	if (usva_as_lookup(h->as, addr, &x) == 0 && fault_prot_allows(x.prot, perm)) {
+	if (!h->pager->ops->checks_present &&
+	    usva_as_lookup(h->as, addr, &x) == 0 &&
+	    fault_prot_allows(x.prot, perm)) {
 		FSTAT_INC(ss, already_present);
 		FSTAT_INC(&s->stats.st, already_present);
 		return RANK_SUCCESS;
@@ -577,6 +579,11 @@ resolve(struct fault_slot *s, struct usva_fault_handler *h, uint64_t addr,
 	if (likely(rc == USVA_PAGER_DONE)) {
 		if (h->prefetch != 0)
 			prefetch(s, h, f.addr);
+		return RANK_SUCCESS;
+	}
+	if (rc == USVA_PAGER_PRESENT) {
+		FSTAT_INC(ss, already_present);
+		FSTAT_INC(&s->stats.st, already_present);
 		return RANK_SUCCESS;
 	}
 	if (rc == USVA_PAGER_PENDING) {

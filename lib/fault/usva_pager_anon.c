@@ -58,8 +58,14 @@ anon_fault(struct usva_pager *p, const struct usva_pager_fault *f)
 	int rc;
 
 	page = usva_page_alloc(a->pool);
-	if (unlikely(page == NULL))
+	if (unlikely(page == NULL)) {
+		/* The service skipped its lookup (checks_present): a page
+		 * already there needs no new one. */
+		if (usva_as_lookup(f->as, f->addr, &x) == 0 &&
+		    fault_prot_allows(x.prot, f->perm))
+			return USVA_PAGER_PRESENT;
 		return -ENOMEM;
+	}
 	rc = usva_as_map(f->as, f->addr, (uint64_t)(uintptr_t)page,
 			 a->page_size, a->prot, 0);
 	if (likely(rc == 0)) {
@@ -75,7 +81,7 @@ anon_fault(struct usva_pager *p, const struct usva_pager_fault *f)
 	FSTAT_INC(sl, raced);
 	if (usva_as_lookup(f->as, f->addr, &x) == 0 &&
 	    fault_prot_allows(x.prot, f->perm))
-		return USVA_PAGER_DONE;
+		return USVA_PAGER_PRESENT;
 	return -EACCES;	/* mapped, but without the access asked */
 }
 
@@ -116,6 +122,7 @@ anon_destroy(struct usva_pager *p)
 
 static const struct usva_pager_ops anon_ops = {
 	.name = "anon",
+	.checks_present = true,
 	.fault = anon_fault,
 	.flush = NULL,
 	.destroy = anon_destroy,

@@ -8,6 +8,7 @@
 #ifndef USVA_PAGER_DRIVER_H
 #define USVA_PAGER_DRIVER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "usva_fault.h"
@@ -29,6 +30,14 @@ struct usva_pager_fault {
 /** Pager ops. Called on fault lcores; must not block. */
 struct usva_pager_ops {
 	const char *name;
+	/**
+	 * fault() detects a page that is already mapped itself (a map
+	 * that finds the entry taken) and returns USVA_PAGER_PRESENT, so
+	 * the service skips its own lookup before calling it: one table
+	 * walk per fault instead of two. Pagers that start I/O leave it
+	 * false so a present page costs no I/O.
+	 */
+	bool checks_present;
 	/**
 	 * Resolve one page: map it into f->as and return USVA_PAGER_DONE,
 	 * or start it and return USVA_PAGER_PENDING (and call

@@ -44,6 +44,16 @@ struct as_lcore_stats {
 	uint64_t splits;
 	uint64_t merges;
 	uint64_t cas_lost;
+	/*
+	 * The lcore's last leaf table (a software paging-structure cache),
+	 * so that a 4 KiB map next to the previous one skips the walk. Valid
+	 * while as->table_gen equals gen: every unlink of a leaf table bumps
+	 * it first. Written and read by its lcore only.
+	 */
+	uint64_t cache_gen;
+	uint64_t cache_va_2m;		/* va >> 21 of the cached table */
+	uint64_t *cache_table;
+	uint64_t *cache_count;		/* its valid-entry count */
 } __rte_cache_aligned;
 
 struct usva_as {
@@ -58,6 +68,9 @@ struct usva_as {
 	/* Highest level whose tables lie inside one granule: only those
 	 * may be freed when empty or folded into a leaf. */
 	uint32_t private_level;
+	/* Bumped (release) before a leaf table leaves the tree; see
+	 * as_lcore_stats.cache_gen. Starts at 1 so a zeroed cache is stale. */
+	uint64_t table_gen;
 	struct as_lcore_stats stats[RTE_MAX_LCORE + 1];
 };
 
@@ -157,6 +170,10 @@ gather_flush(struct as_gather *g)
 static void
 gather_add(struct as_gather *g, void *page, bool zeroed)
 {
+	/* Release: an lcore that sees the new generation drops its cached
+	 * table pointer before the page can be handed out again (the free
+	 * comes later, in gather_flush). */
+	__atomic_add_fetch(&g->as->table_gen, 1, __ATOMIC_RELEASE);
 	if (g->n == GATHER_MAX)
 		gather_flush(g);
 	g->pages[g->n] = page;
@@ -342,6 +359,7 @@ usva_as_create(const struct usva_as_config *ucfg, struct usva_as **out)
 		rc = -EINVAL;
 		goto err_free;
 	}
+	as->table_gen = 1;
 	as->root = table_alloc(as);
 	if (as->root == NULL) {
 		USVA_LOG(ERR, as, "usva_as_create: no page for the root table");
@@ -691,14 +709,92 @@ protect_level(struct usva_as *as, uint64_t *table, unsigned int level,
 
 /* ---- public calls -------------------------------------------------------- */
 
+/*
+ * One 4 KiB page next to the last one this lcore mapped: install the leaf
+ * in the cached leaf table without a walk. Arguments are checked.
+ * @return 0, or 1 when the slow path must run (cache miss, entry taken,
+ * table now full and perhaps foldable).
+ */
+static inline int
+map_page_cached(struct usva_as *as, uint64_t va, uint64_t oa, uint32_t prot)
+{
+	struct as_lcore_stats *c = as_stats(as);
+	unsigned int i = (va >> 12) & (USVA_PT_ENTRIES - 1);
+
+	/* Acquire: pairs with the release in gather_add(), so a table
+	 * unlinked before this load is never written below. */
+	if (c->cache_table == NULL || c->cache_va_2m != va >> 21 ||
+	    c->cache_gen != __atomic_load_n(&as->table_gen, __ATOMIC_ACQUIRE))
+		return 1;
+	if (!pte_cas(&c->cache_table[i], 0, as->fmt->make_leaf(oa, 1, prot)))
+		return 1;
+	/* Relaxed, as table_count_add(). */
+	if (__atomic_add_fetch(c->cache_count, 1, __ATOMIC_RELAXED) ==
+	    USVA_PT_ENTRIES) {
+		/* Full: undo and let the slow path install it and try to
+		 * fold the table. */
+		__atomic_sub_fetch(c->cache_count, 1, __ATOMIC_RELAXED);
+		pte_store(&c->cache_table[i], 0);
+		return 1;
+	}
+	/* c is this lcore's own slot: one lookup of the lcore id. */
+	__atomic_fetch_add(&c->mapped_bytes, (int64_t)PT_SIZE, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&c->maps, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* Remember the leaf table that maps @p va, after a slow-path map. */
+static void
+map_cache_fill(struct usva_as *as, uint64_t va, uint64_t gen)
+{
+	struct as_lcore_stats *c = as_stats(as);
+	struct usva_pte_info info;
+	uint64_t *table = as->root;
+
+	for (unsigned int level = as->geo.levels; level > 1; level--) {
+		as->fmt->decode(pte_load(&table[pt_index(as, va, level)]),
+				level, &info);
+		if (info.type != USVA_PTE_TABLE) {
+			c->cache_table = NULL;
+			return;
+		}
+		table = table_ptr(info.addr);
+	}
+	/* A private leaf table is unlinked only after a generation bump; a
+	 * shared one (granule below 2 MiB) is never unlinked before destroy. */
+	c->cache_gen = gen;
+	c->cache_va_2m = va >> 21;
+	c->cache_table = table;
+	c->cache_count = usva_page_priv(as->pool, table);
+}
+
+/* The checks of a single-page map that the fast path needs. */
+static inline bool
+map_page_args_ok(const struct usva_as *as, uint64_t va, uint64_t oa,
+		 uint32_t prot, uint32_t flags)
+{
+	/* The lower half of the space is valid in every format; anything
+	 * else goes through the format's check on the slow path. */
+	return ((va | oa) & (PT_SIZE - 1)) == 0 && flags == 0 &&
+	       va < (UINT64_C(1) << (as->geo.va_bits - 1)) &&
+	       (prot & USVA_PROT_READ) && !(prot & ~as->fmt->prot_mask) &&
+	       (as->leaf_levels & (1u << 1));
+}
+
 int
 usva_as_map(struct usva_as *as, uint64_t va, uint64_t oa, uint64_t len,
 	    uint32_t prot, uint32_t flags)
 {
 	struct as_gather g = { .as = as };
 	struct map_args a;
-	uint64_t last;
+	uint64_t last, gen = 0;
 	int rc;
+
+	if (len == PT_SIZE && map_page_args_ok(as, va, oa, prot, flags)) {
+		if (map_page_cached(as, va, oa, prot) == 0)
+			return 0;
+		gen = __atomic_load_n(&as->table_gen, __ATOMIC_ACQUIRE);
+	}
 
 	if (flags & ~(USVA_MAP_F_MAX_4K | USVA_MAP_F_MAX_2M)) {
 		USVA_LOG(ERR, as, "usva_as_map: unknown flags 0x%x", flags);
@@ -745,6 +841,10 @@ usva_as_map(struct usva_as *as, uint64_t va, uint64_t oa, uint64_t len,
 	gather_flush(&g);
 	STAT_ADD(as, mapped_bytes, (int64_t)len);
 	STAT_ADD(as, maps, 1);
+	/* A generation read before the walk: if a table was unlinked since,
+	 * the cache entry is born stale, never dangling. */
+	if (gen != 0)
+		map_cache_fill(as, va, gen);
 	return 0;
 }
 
