@@ -884,7 +884,7 @@ usva_as_protect(struct usva_as *as, uint64_t va, uint64_t len, uint32_t prot)
 	if (rc)
 		return rc;
 	if (!fully_mapped(as, as->root, as->geo.levels, va, last)) {
-		USVA_LOG(ERR, as, "usva_as_protect: 0x%" PRIx64 "-0x%" PRIx64
+		USVA_LOG_RATELIMITED(ERR, as, "usva_as_protect: 0x%" PRIx64 "-0x%" PRIx64
 			 " has unmapped pages", va, last);
 		return -ENOENT;
 	}

@@ -882,13 +882,13 @@ usva_pasid_free(struct usva_pasid_owner *owner, uint32_t pasid)
 
 refused:
 	if (rc == -ENOENT)
-		USVA_LOG(ERR, pasid, "free: PASID %u is not allocated (double free?)",
+		USVA_LOG_RATELIMITED(ERR, pasid, "free: PASID %u is not allocated (double free?)",
 			 pasid);
 	else if (rc == -EACCES)
 		USVA_LOG(ERR, pasid, "free: PASID %u belongs to owner %u, not %u",
 			 pasid, st_owner(st), owner->id);
 	else
-		USVA_LOG(ERR, pasid, "free: PASID %u is still attached (%u)",
+		USVA_LOG_RATELIMITED(ERR, pasid, "free: PASID %u is still attached (%u)",
 			 pasid, st_attach(st));
 	return rc;
 }
@@ -930,7 +930,7 @@ usva_pasid_attach_get(struct usva_pasid_space *sp, uint32_t pasid)
 	 */
 	do {
 		if (!(st & ST_ALLOC) || (st & ST_DYING)) {
-			USVA_LOG(ERR, pasid, "attach_get: PASID %u is not allocated%s",
+			USVA_LOG_RATELIMITED(ERR, pasid, "attach_get: PASID %u is not allocated%s",
 				 pasid, (st & ST_DYING) ? " (its owner is being destroyed)" : "");
 			return -ENOENT;
 		}
@@ -967,7 +967,7 @@ usva_pasid_attach_put(struct usva_pasid_space *sp, uint32_t pasid)
 	 */
 	do {
 		if (!(st & ST_ALLOC)) {
-			USVA_LOG(ERR, pasid, "attach_put: PASID %u is not allocated",
+			USVA_LOG_RATELIMITED(ERR, pasid, "attach_put: PASID %u is not allocated",
 				 pasid);
 			return -ENOENT;
 		}
