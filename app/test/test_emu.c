@@ -101,6 +101,9 @@ struct env {
 	struct { void *base; size_t len; } mem[ENV_MEM];
 	struct { uint64_t iova, len; } s2[ENV_S2];
 	uint64_t pool_before;
+	/* Invalidations of edits a case wants to leave stale for a while
+	 * (unmap_held(), protect_held()); submitted by env_fini(). */
+	struct usva_inval_batch *held;
 };
 
 static uint64_t
@@ -141,9 +144,14 @@ env_open(struct env *e, const char *params, uint32_t flags)
 static int
 env_fini(struct env *e, int ret)
 {
-	int dom_rc = 0, close_rc = 0;
+	int dom_rc = 0, close_rc = 0, held_rc = 0;
 	uint64_t in_use;
 
+	if (e->held != NULL) {
+		usva_inval_batch_submit(e->held, &held_rc);
+		if (usva_inval_batch_destroy(e->held) != 0 && held_rc == 0)
+			held_rc = -EBUSY;
+	}
 	for (unsigned int i = 0; i < e->ndev; i++)
 		usva_iommu_dev_close(e->dev[i]);
 	for (unsigned int i = 0; i < e->nctx; i++) {
@@ -161,8 +169,9 @@ env_fini(struct env *e, int ret)
 	in_use = pool_in_use();
 	if (ret != TEST_SUCCESS)
 		return ret;
-	TEST_ASSERT(dom_rc == 0 && close_rc == 0, "teardown: domain %d, close %d",
-		    dom_rc, close_rc);
+	TEST_ASSERT(dom_rc == 0 && close_rc == 0 && held_rc == 0,
+		    "teardown: domain %d, close %d, held batch %d", dom_rc,
+		    close_rc, held_rc);
 	TEST_ASSERT(in_use == e->pool_before, "table pool: %" PRIu64
 		    " pages in use, %" PRIu64 " before", in_use, e->pool_before);
 	return ret;
@@ -316,6 +325,37 @@ env_s2_unmap(struct env *e, void *p)
 		return unmapped ? 0 : -EIO;
 	}
 	return -ENOENT;
+}
+
+/*
+ * Unmap or protect in context @p c with the invalidation queued into
+ * e->held rather than made: the IOMMU keeps what it cached until the case
+ * invalidates it itself (or env_fini() submits the batch).
+ */
+static int
+env_held(struct env *e)
+{
+	struct usva_inval_batch_config bc = { .size = sizeof(bc) };
+
+	return e->held ? 0 : usva_inval_batch_create(e->iommu, &bc, &e->held);
+}
+
+static int
+unmap_held(struct env *e, int c, uint64_t va, uint64_t len, uint64_t *unmapped)
+{
+	int rc = env_held(e);
+
+	return rc ? rc : usva_as_unmap_batch(e->c[c].as, va, len, unmapped,
+					     e->held);
+}
+
+static int
+protect_held(struct env *e, int c, uint64_t va, uint64_t len, uint32_t prot)
+{
+	int rc = env_held(e);
+
+	return rc ? rc : usva_as_protect_batch(e->c[c].as, va, len, prot,
+					       e->held);
 }
 
 /* Take every queued event and clear the eventfd. */
@@ -1223,8 +1263,9 @@ USVA_TEST(fast, emu_xlate_s2_miss)
 /* ---- caches: stale until invalidated ------------------------------------------ */
 
 /*
- * Unmap, remap and downgrade without invalidating: the IOTLB keeps serving
- * the old translation (x.cached), DMA included, as hardware does; in strict
+ * Unmap, remap and downgrade with their invalidation held back in a batch
+ * (unmap_held(), protect_held()): the IOTLB keeps serving the old
+ * translation (x.cached), DMA included, as hardware does; in strict
  * mode each such use counts in stats.stale_uses and raises one
  * USVA_EVENT_STALE_XLATE, otherwise neither. The right invalidation ends it.
  */
@@ -1262,8 +1303,8 @@ stale_one(const char *params, bool strict)
 	CHK(stale0 == 0, "stale uses before any change: %" PRIu64, stale0);
 	exp = 0;
 
-	/* Unmapped: still served. */
-	CHK_OK(usva_as_unmap(e.c[c].as, VA0, SZ_4K, &unmapped));
+	/* Unmapped (invalidation held back): still served. */
+	CHK_OK(unmap_held(&e, c, VA0, SZ_4K, &unmapped));
 	CHK(unmapped == SZ_4K, "unmapped %" PRIu64, unmapped);
 	CHK_OK(xl(e.dev[d], pasid, VA0 + 8, AR, &x));
 	CHK(x.cached && x.host == buf + 8, "after unmap: cached %d host off %td",
@@ -1302,8 +1343,9 @@ stale_one(const char *params, bool strict)
 	CHK(s1.stale_uses == exp, "stale_uses %" PRIu64 ", expected %u",
 	    s1.stale_uses, exp);
 
-	/* Downgraded to read-only: writes still go through. */
-	CHK_OK(usva_as_protect(e.c[c].as, VA0, SZ_4K, PR | PU));
+	/* Downgraded to read-only (invalidation held back): writes still
+	 * go through. */
+	CHK_OK(protect_held(&e, c, VA0, SZ_4K, PR | PU));
 	CHK_OK(xl(e.dev[d], pasid, VA0, AW, &x));
 	CHK(x.cached && x.host == buf + SZ_4K && (x.prot & PW),
 	    "after protect: cached %d prot 0x%x", x.cached, x.prot);
@@ -1663,7 +1705,7 @@ USVA_TEST(fast, emu_cache_granule_pasid_domain)
 /*
  * Device TLB: only an ATS device has one. It serves what the IOTLB lost,
  * the IOTLB serves what it lost, and only both invalidations end a stale
- * translation. On a device without ATS the DEVTLB cache is accepted and
+ * translation (unmaps hold their own invalidation back: unmap_held()). On a device without ATS the DEVTLB cache is accepted and
  * removes nothing.
  */
 static int
@@ -1699,7 +1741,7 @@ devtlb_one(const char *params)
 	    s1.devtlb_hits - s0.devtlb_hits, s1.iotlb_hits - s0.iotlb_hits);
 
 	/* Make the translation stale, then take it away cache by cache. */
-	CHK_OK(usva_as_unmap(e.c[c].as, VA0, SZ_4K, NULL));
+	CHK_OK(unmap_held(&e, c, VA0, SZ_4K, NULL));
 	CHK_OK(inv_addr(&e, da, p, VA0, 1, USVA_INVAL_IOTLB));
 	s0 = stats_of(&e);
 	CHK_OK(xl(e.dev[da], p, VA0, AR, &x));
@@ -1713,7 +1755,7 @@ devtlb_one(const char *params)
 
 	CHK_OK(usva_as_map(e.c[c].as, VA0, IOVA(buf), SZ_4K, RWU, 0));
 	CHK_OK(xl(e.dev[dn], p, VA0, AR, &x));		/* IOTLB again */
-	CHK_OK(usva_as_unmap(e.c[c].as, VA0, SZ_4K, NULL));
+	CHK_OK(unmap_held(&e, c, VA0, SZ_4K, NULL));
 	CHK_OK(inv_addr(&e, da, p, VA0, 1, USVA_INVAL_DEVTLB));
 	s0 = stats_of(&e);
 	CHK_OK(xl(e.dev[da], p, VA0, AR, &x));
@@ -1731,7 +1773,7 @@ devtlb_one(const char *params)
 	/* PASID granule on the device TLB. */
 	CHK_OK(usva_as_map(e.c[c].as, VA0, IOVA(buf + SZ_4K), SZ_4K, RWU, 0));
 	CHK_OK(xl(e.dev[da], p, VA0, AR, &x));
-	CHK_OK(usva_as_unmap(e.c[c].as, VA0, SZ_4K, NULL));
+	CHK_OK(unmap_held(&e, c, VA0, SZ_4K, NULL));
 	CHK_OK(inv_pasid(&e, da, p, USVA_INVAL_IOTLB, 0));
 	CHK_OK(xl(e.dev[da], p, VA0, AR, &x));
 	CHK(x.cached && x.host == buf + SZ_4K, "PASID IOTLB-only: device TLB gone");
@@ -1745,7 +1787,7 @@ devtlb_one(const char *params)
 	CHK_OK(xl(e.dev[dn], p, VA0, AR, &x));
 	CHK_OK(xl(e.dev[dn], p, VA0, AR, &x));
 	CHK(x.cached, "non-ATS: not cached");
-	CHK_OK(usva_as_unmap(e.c[c].as, VA0, SZ_4K, NULL));
+	CHK_OK(unmap_held(&e, c, VA0, SZ_4K, NULL));
 	CHK_OK(inv_addr(&e, dn, p, VA0, 1, USVA_INVAL_DEVTLB));
 	CHK_OK(xl(e.dev[dn], p, VA0, AR, &x));
 	CHK(x.cached && x.host == buf, "non-ATS: DEVTLB invalidation removed the "

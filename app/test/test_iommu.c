@@ -1353,6 +1353,8 @@ USVA_TEST(fast, iommu_inval_refused)
 	struct usva_iommu_stats st0, st1;
 	struct usva_emu_xlate x;
 	struct usva_inval_entry e[3], good;
+	struct usva_inval_batch_config bc = { .size = sizeof(bc) };
+	struct usva_inval_batch *held = NULL;
 	int32_t status[3];
 	uint32_t idle;
 	int ret = TEST_FAILED;
@@ -1364,10 +1366,12 @@ USVA_TEST(fast, iommu_inval_refused)
 	}
 	TEST_ASSERT_OK_GOTO(usva_iommu_attach(f.dev, f.pasid[0], f.dom[0]));
 	TEST_ASSERT_OK_GOTO(usva_pasid_alloc(f.owner, &idle));
-	/* A stale translation: cached, then unmapped, not invalidated. */
+	/* A stale translation: cached, then unmapped, its invalidation
+	 * held in a batch submitted only at the end. */
+	TEST_ASSERT_OK_GOTO(usva_inval_batch_create(f.iommu, &bc, &held));
 	TEST_ASSERT_OK_GOTO(usva_emu_translate(f.dev, f.pasid[0], VA0,
 					       USVA_ACCESS_READ, &x));
-	TEST_ASSERT_OK_GOTO(usva_as_unmap(f.as[0], VA0, SZ_4K, NULL));
+	TEST_ASSERT_OK_GOTO(usva_as_unmap_batch(f.as[0], VA0, SZ_4K, NULL, held));
 	TEST_ASSERT_OK_GOTO(usva_emu_translate(f.dev, f.pasid[0], VA0,
 					       USVA_ACCESS_READ, &x));
 	TEST_ASSERT_GOTO(x.cached && x.host == f.buf[0], out, "not stale-cached");
@@ -1454,6 +1458,10 @@ USVA_TEST(fast, iommu_inval_refused)
 			 x.reason);
 	ret = TEST_SUCCESS;
 out:
+	if (held != NULL) {
+		usva_inval_batch_submit(held, NULL);
+		usva_inval_batch_destroy(held);
+	}
 	fx_close(&f);
 	fx_close(&g);
 	return ret;

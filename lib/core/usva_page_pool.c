@@ -118,9 +118,9 @@ static uint32_t pp_name_seq;
 /* ---- hot-path helpers ------------------------------------------------ */
 
 static inline void
-pp_count(struct usva_page_pool *pool, enum pp_ctr c, uint64_t n)
+pp_count_lcore(struct usva_page_pool *pool, unsigned int lcore, enum pp_ctr c,
+	       uint64_t n)
 {
-	unsigned int lcore = rte_lcore_id();
 	uint64_t *v;
 
 	if (likely(lcore < RTE_MAX_LCORE)) {
@@ -134,6 +134,12 @@ pp_count(struct usva_page_pool *pool, enum pp_ctr c, uint64_t n)
 		__atomic_fetch_add(&pool->ctr[PP_CTR_SLOT_SHARED].v[c], n,
 				   __ATOMIC_RELAXED);
 	}
+}
+
+static inline void
+pp_count(struct usva_page_pool *pool, enum pp_ctr c, uint64_t n)
+{
+	pp_count_lcore(pool, rte_lcore_id(), c, n);
 }
 
 /*
@@ -165,7 +171,7 @@ pp_zero(const struct usva_page_pool *pool, struct pp_desc *d)
 }
 
 /* Take one dirty page and zero it here, for an allocator that found none. */
-static struct pp_desc *
+static __rte_noinline struct pp_desc *
 pp_take_dirty(struct usva_page_pool *pool)
 {
 	void *obj;
@@ -204,21 +210,44 @@ pp_zero_dirty(struct usva_page_pool *pool, unsigned int max)
 
 /* ---- fast path --------------------------------------------------------- */
 
+/* usva_page_alloc() past this lcore's cache: the mempool's common pool,
+ * else a dirty page zeroed here. */
+static __rte_noinline void *
+pp_alloc_slow(struct usva_page_pool *pool, unsigned int lcore,
+	      struct rte_mempool_cache *cache)
+{
+	void *obj;
+
+	if (unlikely(rte_mempool_generic_get(pool->mp, &obj, 1, cache) != 0)) {
+		obj = pp_take_dirty(pool);
+		if (obj == NULL) {
+			pp_count_lcore(pool, lcore, PP_CTR_ALLOC_FAILS, 1);
+			return NULL;
+		}
+	}
+	pp_count_lcore(pool, lcore, PP_CTR_ALLOCS, 1);
+	return pp_hand_out(obj);
+}
+
 void *
 usva_page_alloc(struct usva_page_pool *pool)
 {
+	/* One lookup of the lcore id (a TLS access through the dynamic
+	 * linker from a shared library) for the cache and the counter. */
+	unsigned int lcore = rte_lcore_id();
+	struct rte_mempool_cache *cache;
 	void *obj;
 
 	if (usva_fail_point("page_alloc"))
 		return NULL;
-	if (unlikely(rte_mempool_get(pool->mp, &obj) != 0)) {
-		obj = pp_take_dirty(pool);
-		if (obj == NULL) {
-			pp_count(pool, PP_CTR_ALLOC_FAILS, 1);
-			return NULL;
-		}
-	}
-	pp_count(pool, PP_CTR_ALLOCS, 1);
+	cache = rte_mempool_default_cache(pool->mp, lcore);
+	/* The common case inline, without the frame the rest needs: this
+	 * lcore's cache holds a page. */
+	if (unlikely(cache == NULL || cache->len == 0))
+		return pp_alloc_slow(pool, lcore, cache);
+	if (unlikely(rte_mempool_generic_get(pool->mp, &obj, 1, cache) != 0))
+		return pp_alloc_slow(pool, lcore, cache);
+	pp_count_lcore(pool, lcore, PP_CTR_ALLOCS, 1);
 	return pp_hand_out(obj);
 }
 

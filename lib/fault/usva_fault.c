@@ -381,6 +381,7 @@ slot_alloc(struct usva_fault_service *svc, struct fault_slot *s, uint32_t idx)
 	s->epfd = -1;
 	s->gmask = svc->gcap - 1;
 	s->sleep_ns = 0;
+	s->hc_iommu = UINT32_MAX;
 	for (i = 0; i < FAULT_DOOMED; i++)
 		s->doomed[i].iommu = UINT32_MAX;
 	s->groups = usva_zmalloc_aligned((size_t)svc->gcap * sizeof(*s->groups),
@@ -488,8 +489,10 @@ svc_geometry(struct usva_fault_service *svc)
 	svc->global_lock = c->flags & USVA_FAULT_F_GLOBAL_LOCK;
 	svc->service_cores = c->flags & USVA_FAULT_F_SERVICE_CORES;
 	svc->interrupt = c->flags & USVA_FAULT_F_INTERRUPT;
-	for (i = 0; i < c->nr_shards; i++)
+	for (i = 0; i < c->nr_shards; i++) {
 		svc->owner[i] = (uint8_t)(i % svc->nr_slots);
+		svc->slot_shards[i % svc->nr_slots]++;
+	}
 }
 
 static void
@@ -502,6 +505,7 @@ svc_free(struct usva_fault_service *svc)
 			slot_free(&svc->slots[i]);
 	usva_free(svc->slots);
 	usva_free(svc->shards);
+	usva_free(svc->homes);
 	usva_free(svc->rcu);
 	pthread_mutex_destroy(&svc->ctl);
 	usva_free(svc);
@@ -543,7 +547,9 @@ usva_fault_service_create(const struct usva_fault_config *ucfg,
 					  RTE_CACHE_LINE_SIZE);
 	svc->shards = usva_zmalloc_aligned(cfg.nr_shards * sizeof(*svc->shards),
 					   RTE_CACHE_LINE_SIZE);
-	if (svc->slots == NULL || svc->shards == NULL)
+	svc->homes = usva_zmalloc_aligned(FAULT_HOMES * sizeof(*svc->homes),
+					  RTE_CACHE_LINE_SIZE);
+	if (svc->slots == NULL || svc->shards == NULL || svc->homes == NULL)
 		goto err_free;
 	for (i = 0; i < svc->nr_slots; i++) {
 		rc = slot_alloc(svc, &svc->slots[i], i);

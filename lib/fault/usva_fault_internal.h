@@ -27,11 +27,13 @@
 #include <rte_ring.h>
 #include <rte_spinlock.h>
 
+#include "usva_as.h"
 #include "usva_build_config.h"
 #include "usva_fault.h"
 #include "usva_iommu.h"
 #include "usva_iommu_fault.h"
 #include "usva_log.h"
+#include "usva_page_pool.h"
 #include "usva_pager_driver.h"
 
 /** Log type usva.fault (registered in usva_fault.c). */
@@ -53,6 +55,8 @@ extern int usva_logtype_fault;
 #define FAULT_MAX_GROUPS	(1u << 20)
 #define FAULT_DEFAULT_SHIFT	21
 #define FAULT_MAX_PAGERS	64	/* distinct pagers with a flush op */
+#define FAULT_HOMES		4096	/* address spaces placed, per service */
+#define FAULT_HOME_PROBES	32	/* ... looked for on this many entries */
 
 /* ---- group state word ------------------------------------------------------ */
 /*
@@ -268,6 +272,10 @@ struct usva_fault_handler {
 	uint32_t pasid;
 	uint32_t prefetch;
 	uint16_t iommu_id;
+	/* Placement of the address space (FAULT_HOME_*), cached from
+	 * svc->homes by the slot that polls the handler's requests; 0: not
+	 * looked up yet. W: slots (relaxed; every writer stores the same). */
+	uint32_t home;
 	TAILQ_ENTRY(usva_fault_handler) next;	/* W: svc->ctl */
 } __rte_cache_aligned;
 
@@ -334,6 +342,35 @@ struct fault_slot {
 	struct usva_page_resp *resp;	/* [resp_batch] */
 	uint8_t *resp_iommu;		/* [resp_batch] */
 	uint32_t resp_n;
+	bool resp_mixed;		/* the batch holds several IOMMUs */
+	/*
+	 * Handler cache: the handler of the last (IOMMU, device, PASID)
+	 * looked up, valid inside one iteration (the RCU read side) until
+	 * the slot calls code that may unregister handlers (a pager other
+	 * than the built-in anon, an event callback): hc_iommu UINT32_MAX
+	 * then. hc_key: the request's dev_id and pasid words as one.
+	 */
+	uint32_t hc_iommu;
+	uint64_t hc_key;
+	struct usva_fault_handler *hc_h;
+	/* Shard cache, for hc_h: the shard of granule sc_gran (page address
+	 * >> shard_shift; UINT64_MAX: none) and whether this slot owns it.
+	 * Voided with the handler cache. */
+	uint64_t sc_gran;
+	uint32_t sc_shard;
+	bool sc_own;
+	/*
+	 * Counts of the fast path, batched: acc_n groups of one request
+	 * answered SUCCESS at once in shard acc_shard (owned here), with
+	 * latency bucket acc_lat (-1: no sample). Each is a request resolved
+	 * and a group answered, for the slot and for the shard. Published
+	 * (acc_flush) before any response reaches the backend, when the
+	 * shard or bucket changes, and, in global-lock mode, before the
+	 * lock is released.
+	 */
+	uint32_t acc_n;
+	uint32_t acc_shard;
+	int32_t acc_lat;
 	uint32_t doomed_n;
 	uint32_t doomed_head;
 	struct fault_doomed doomed[FAULT_DOOMED];
@@ -373,7 +410,15 @@ struct usva_fault_service {
 	bool global_lock;
 	bool service_cores;
 	bool interrupt;
-	uint8_t owner[USVA_MAX_SHARDS];	/* shard -> slot */
+	uint8_t owner[USVA_MAX_SHARDS];	/* shard -> slot: shard % nr_slots */
+	uint16_t slot_shards[USVA_FAULT_MAX_LCORES];	/* shards a slot owns */
+	/*
+	 * Where each address space's faults are resolved, decided once per
+	 * address space and never changed (see fault_home_of()): open
+	 * addressing on the usva_as pointer, insert-only, each entry the
+	 * pointer | its FAULT_HOME_* code. W: slots (CAS); R: slots.
+	 */
+	uint64_t *homes;		/* [FAULT_HOMES] */
 	struct rte_rcu_qsbr *rcu;	/* readers: the slots */
 	struct fault_slot *slots;	/* [nr_slots] */
 	struct fault_shard *shards;	/* [nr_shards] */
@@ -419,15 +464,37 @@ extern struct fault_hdev fault_hdev_tomb;
 			 __ATOMIC_RELAXED) + (v), __ATOMIC_RELAXED)
 #define FSTAT_INC(st, f)	FSTAT_ADD(st, f, 1)
 
+/*
+ * Placement of an address space (struct usva_fault_handler.home):
+ *  - FAULT_HOME_SPREAD: its shards are all the service's shards, hashed
+ *    from (PASID, address), whatever slot polls its requests;
+ *  - 1 + slot: only the shards that slot owns, so the slot that polls its
+ *    requests (the one placed there) resolves them without forwarding.
+ * Decided the first time a slot polls a request of the address space, for
+ * the service's life: all its handlers, whatever their IOMMU, get the same
+ * placement, so one slot writes a granule's leaves (usva_as.h).
+ */
+#define FAULT_HOME_SPREAD	0xfu
+#define FAULT_HOME_MASK		UINT64_C(0xf)
+
+/* The shard of page @p addr of PASID @p pasid in an address space placed
+ * @p home (FAULT_HOME_SPREAD or 1 + slot). */
 static inline uint32_t
-fault_shard_of(const struct usva_fault_service *svc, uint32_t pasid,
-	       uint64_t addr)
+fault_shard_home(const struct usva_fault_service *svc, uint32_t home,
+		 uint32_t pasid, uint64_t addr)
 {
 	uint64_t h = ((addr >> svc->shard_shift) ^
 		      ((uint64_t)pasid * UINT64_C(0x9e3779b97f4a7c15))) *
 		     UINT64_C(0xff51afd7ed558ccd);
+	uint32_t x = (uint32_t)(h >> 32), k;
 
-	return (uint32_t)(h >> 32) & svc->shard_mask;
+	if (home == FAULT_HOME_SPREAD)
+		return x & svc->shard_mask;
+	/* The j-th shard of slot k is k + j * nr_slots (owner[] is
+	 * shard % nr_slots); j from the hash, scaled to the slot's count. */
+	k = home - 1;
+	return k + svc->nr_slots *
+		   (uint32_t)(((uint64_t)x * svc->slot_shards[k]) >> 32);
 }
 
 /*
@@ -506,6 +573,64 @@ fault_prot_allows(uint32_t prot, uint32_t perm)
 	if (!(perm & USVA_ACCESS_PRIV) && !(prot & (1u << 3)))	/* USER */
 		return false;
 	return true;
+}
+
+/* ---- the built-in anon pager (usva_pager_anon.c) ----------------------------- */
+/*
+ * Its fault is inlined into the fault lcores' loop (a direct call, no
+ * token: it never goes asynchronous); the ops table is there for the rest.
+ */
+
+/* Per fault-lcore slot counters: W: that slot only (relaxed). */
+struct anon_slot {
+	uint64_t pages;		/* pages mapped */
+	uint64_t raced;		/* found mapped: page given back */
+} __rte_cache_aligned;
+
+struct anon_priv {
+	/* Immutable after create. */
+	struct usva_page_pool *pool;
+	struct usva_iommu *iommu;
+	uint64_t page_size;
+	uint64_t tag;
+	uint32_t prot;
+	struct anon_slot slot[USVA_FAULT_MAX_LCORES];
+};
+
+extern const struct usva_pager_ops fault_anon_ops;
+
+/* fault_anon_map() when it found no page (@p page NULL) or the map failed
+ * (@p rc). */
+int fault_anon_miss(struct usva_pager *p, struct usva_as *as, uint64_t addr,
+		    uint32_t perm, unsigned int slot, void *page, int rc);
+
+/*
+ * A zero page from the pool mapped at @p addr (aligned to the pool's page
+ * size) in @p as, marked with the pager's tag. @return USVA_PAGER_DONE,
+ * USVA_PAGER_PRESENT (mapped meanwhile, with the access asked) or -errno.
+ */
+static inline int
+fault_anon_map(struct usva_pager *p, struct usva_as *as, uint64_t addr,
+	       uint32_t perm, unsigned int slot)
+{
+	struct anon_priv *a = p->priv;
+	void *page = usva_page_alloc(a->pool);
+	uint64_t *w;
+	int rc = 0;
+
+	if (likely(page != NULL)) {
+		rc = usva_as_map(as, addr, (uint64_t)(uintptr_t)page,
+				 a->page_size, a->prot, 0);
+		if (likely(rc == 0)) {
+			w = usva_page_priv(a->pool, page);
+			if (likely(w != NULL))
+				*w = a->tag;
+			FSTAT_INC(&a->slot[slot & (USVA_FAULT_MAX_LCORES - 1)],
+				  pages);
+			return USVA_PAGER_DONE;
+		}
+	}
+	return fault_anon_miss(p, as, addr, perm, slot, page, rc);
 }
 
 /* Pager users (usva_pager.users): handlers count themselves in; destroy

@@ -21,13 +21,13 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <time.h>
 
 #include <rte_cycles.h>
 #include <rte_pause.h>
-#include <rte_prefetch.h>
 
 #include "usva_as.h"
 #include "usva_fault_internal.h"
@@ -41,6 +41,30 @@
 #define IDLE_SPINS		256	/* interrupt mode: idle iterations first */
 #define SLEEP_MIN_NS		10000
 #define SLEEP_MAX_NS		1000000
+
+/* answer_success() copies (dev_id, pasid, grpid, cookie) in one go. */
+_Static_assert(offsetof(struct usva_page_req, pasid) ==
+	       offsetof(struct usva_page_req, dev_id) + 4 &&
+	       offsetof(struct usva_page_req, grpid) ==
+	       offsetof(struct usva_page_req, dev_id) + 8 &&
+	       offsetof(struct usva_page_req, cookie) ==
+	       offsetof(struct usva_page_req, dev_id) + 12 &&
+	       offsetof(struct usva_page_resp, pasid) ==
+	       offsetof(struct usva_page_resp, dev_id) + 4 &&
+	       offsetof(struct usva_page_resp, grpid) ==
+	       offsetof(struct usva_page_resp, dev_id) + 8 &&
+	       offsetof(struct usva_page_resp, cookie) ==
+	       offsetof(struct usva_page_resp, dev_id) + 12,
+	       "request and response key layouts");
+
+/* The handler cache is void: the slot is about to call code (another
+ * pager, an event callback) that may unregister handlers. */
+static inline void
+hc_void(struct fault_slot *s)
+{
+	s->hc_iommu = UINT32_MAX;
+	s->sc_gran = UINT64_MAX;
+}
 
 /* ---- responses ------------------------------------------------------------------ */
 
@@ -73,6 +97,40 @@ resp_count(struct usva_fault_stats *st, uint16_t code, int b)
 		FSTAT_INC(st, lat_hist[b]);
 }
 
+/* Publish the fast path's batched counts (see fault_slot.acc_n). */
+static void
+acc_flush(struct fault_slot *s)
+{
+	struct usva_fault_stats *st = &s->stats.st;
+	struct usva_fault_stats *ss;
+	uint32_t n = s->acc_n;
+
+	if (n == 0)
+		return;
+	ss = &s->svc->shards[s->acc_shard].st;
+	FSTAT_ADD(st, groups, n);
+	FSTAT_ADD(st, resp_success, n);
+	FSTAT_ADD(ss, requests, n);
+	FSTAT_ADD(ss, groups, n);
+	FSTAT_ADD(ss, resp_success, n);
+	if (s->acc_lat >= 0) {
+		FSTAT_ADD(st, lat_hist[s->acc_lat], n);
+		FSTAT_ADD(ss, lat_hist[s->acc_lat], n);
+	}
+	s->acc_n = 0;
+}
+
+static inline void
+acc_add(struct fault_slot *s, uint32_t shard, int lat)
+{
+	if (unlikely(shard != s->acc_shard || lat != s->acc_lat)) {
+		acc_flush(s);
+		s->acc_shard = shard;
+		s->acc_lat = lat;
+	}
+	s->acc_n++;
+}
+
 void
 fault_slot_flush(struct fault_slot *s, bool must)
 {
@@ -80,11 +138,17 @@ fault_slot_flush(struct fault_slot *s, bool must)
 	uint16_t n;
 	uint8_t id;
 
+	/* Counters first: whoever sees a response sees it counted. */
+	acc_flush(s);
 	while (i < s->resp_n) {
 		/* One call per run of responses to the same IOMMU. */
 		id = s->resp_iommu[i];
-		for (j = i + 1; j < s->resp_n && s->resp_iommu[j] == id; j++)
-			;
+		if (likely(!s->resp_mixed))
+			j = s->resp_n;
+		else
+			for (j = i + 1; j < s->resp_n && s->resp_iommu[j] == id;
+			     j++)
+				;
 		for (k = i; k < j; k += n) {
 			n = usva_iommu_page_respond(id, &s->resp[k],
 						    (uint16_t)(j - k));
@@ -109,12 +173,16 @@ fault_slot_flush(struct fault_slot *s, bool must)
 		i = j;
 	}
 	s->resp_n = 0;
+	s->resp_mixed = false;
 	return;
 keep:
 	/* Keep what the backend did not take, for the next flush. */
 	memmove(&s->resp[0], &s->resp[k], (s->resp_n - k) * sizeof(s->resp[0]));
 	memmove(&s->resp_iommu[0], &s->resp_iommu[k], s->resp_n - k);
 	s->resp_n -= k;
+	for (i = 1; i < s->resp_n && s->resp_iommu[i] == s->resp_iommu[0]; i++)
+		;
+	s->resp_mixed = i < s->resp_n;
 }
 
 /* Room for one response in the slot's batch: the next entry. */
@@ -139,6 +207,7 @@ resp_commit(struct fault_slot *s, uint8_t iommu, uint64_t ts, int32_t shard)
 	int b = lat_bucket(svc, ts, s->now);
 
 	s->resp_iommu[s->resp_n] = iommu;
+	s->resp_mixed |= iommu != s->resp_iommu[0];
 	s->resp_n++;
 	resp_count(&s->stats.st, code, b);
 	if (shard >= 0)
@@ -177,6 +246,31 @@ answer_req(struct fault_slot *s, const struct usva_page_req *q, uint8_t iommu,
 		r->private_data[1] = 0;
 	}
 	resp_commit(s, iommu, q->ts, shard);
+}
+
+/*
+ * The fast path's answer: a group of one request resolved SUCCESS at once
+ * in @p shard, owned here. As answer_req(), with batched counts.
+ */
+static inline void
+answer_success(struct fault_slot *s, const struct usva_page_req *q,
+	       uint8_t iommu, uint32_t shard)
+{
+	struct usva_page_resp *r = resp_next(s);
+	uint64_t keep = -(uint64_t)((q->flags & USVA_PREQ_F_PRIV_DATA) != 0);
+
+	/* dev_id, pasid, grpid, cookie: the same 16 bytes in both. */
+	memcpy(&r->dev_id, &q->dev_id, 16);
+	r->code = USVA_PAGE_RESP_SUCCESS;
+	r->flags = q->flags & (USVA_PREQ_F_PASID | USVA_PREQ_F_PRIV_DATA);
+	r->reserved = 0;
+	r->private_data[0] = q->private_data[0] & keep;
+	r->private_data[1] = q->private_data[1] & keep;
+	s->resp_iommu[s->resp_n] = iommu;
+	s->resp_mixed |= iommu != s->resp_iommu[0];
+	acc_add(s, shard, lat_bucket(s->svc, q->ts, s->now));
+	if (unlikely(++s->resp_n == s->svc->resp_batch))
+		fault_slot_flush(s, false);
 }
 
 /* Answer a group this thread claimed (CLOSING, state @p st), then let the
@@ -509,6 +603,80 @@ group_overflow(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *
 		doomed_add(s, iommu, q);
 }
 
+/* ---- placement of address spaces ------------------------------------------- */
+
+/*
+ * Where @p h's address space is resolved (FAULT_HOME_*), decided the first
+ * time a slot polls a request of it, for the service's life.
+ *
+ * Forwarding a request to another slot costs that slot's ring, a second
+ * handler lookup, and a response that crosses cores. So when every slot
+ * polls queues of its own (at least as many IOMMUs as slots), an address
+ * space goes to the slot polling the first request seen for it: requests
+ * of a queue are then resolved by the slot that polls them, and load
+ * spreads over the slots with the queues. Otherwise (fewer queues than
+ * slots, one slot, or global-lock mode) it spreads over all shards.
+ *
+ * svc->homes keeps the decision per usva_as, so every handler of an
+ * address space, on any IOMMU, finds the same one (the single-writer rule
+ * of usva_as.h holds whatever IOMMUs serve it). Entries are only ever
+ * added (by CAS); an address space that finds no room within
+ * FAULT_HOME_PROBES entries spreads, and always will (its entries never
+ * free up). A destroyed address space's entry stays: one created at the
+ * same address inherits its placement, consistently for all its handlers.
+ */
+static __rte_noinline uint32_t
+home_lookup(struct fault_slot *s, struct usva_fault_handler *h)
+{
+	struct usva_fault_service *svc = s->svc;
+	uint64_t as = (uint64_t)(uintptr_t)h->as, v;
+	uint32_t want = FAULT_HOME_SPREAD, code = FAULT_HOME_SPREAD, i, n;
+
+	/* Relaxed: nr_iommus changes only while no slot runs. */
+	if (!svc->global_lock && svc->nr_slots > 1 &&
+	    __atomic_load_n(&svc->nr_iommus, __ATOMIC_RELAXED) >= svc->nr_slots &&
+	    svc->slot_shards[s->idx] != 0)
+		want = 1 + s->idx;
+	/* usva_as objects are cache-line aligned: the low bits carry the
+	 * code. (Were one not, it would spread, for all its handlers.) */
+	if ((as & FAULT_HOME_MASK) == 0) {
+		i = (uint32_t)((as * UINT64_C(0x9e3779b97f4a7c15)) >> 40) &
+		    (FAULT_HOMES - 1);
+		for (n = 0; n < FAULT_HOME_PROBES; n++) {
+			/* Acquire: pairs with the CAS that filled it. */
+			v = __atomic_load_n(&svc->homes[i], __ATOMIC_ACQUIRE);
+			if (v == 0) {
+				/* The first slot to fill the entry decides;
+				 * a loser reads the winner's value. */
+				if (__atomic_compare_exchange_n(&svc->homes[i],
+						&v, as | want, false,
+						__ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE)) {
+					code = want;
+					break;
+				}
+			}
+			if ((v & ~FAULT_HOME_MASK) == as) {
+				code = (uint32_t)(v & FAULT_HOME_MASK);
+				break;
+			}
+			i = (i + 1) & (FAULT_HOMES - 1);
+		}
+	}
+	/* Relaxed: a cache of the table; every writer stores the same. */
+	__atomic_store_n(&h->home, code, __ATOMIC_RELAXED);
+	return code;
+}
+
+static inline uint32_t
+handler_home(struct fault_slot *s, struct usva_fault_handler *h)
+{
+	/* Relaxed: see home_lookup(). */
+	uint32_t home = __atomic_load_n(&h->home, __ATOMIC_RELAXED);
+
+	return likely(home != 0) ? home : home_lookup(s, h);
+}
+
 /* ---- resolving one page ------------------------------------------------------ */
 
 static inline bool
@@ -538,11 +706,14 @@ prefetch(struct fault_slot *s, struct usva_fault_handler *h, uint64_t page)
 		a += h->page_size;
 		if (a - h->base >= h->len || a < page)
 			break;
-		if (!slot_owns(s, fault_shard_of(svc, h->pasid, a)))
+		if (!slot_owns(s, fault_shard_home(svc, handler_home(s, h),
+						   h->pasid, a)))
 			break;
 		if (usva_as_lookup(h->as, a, &x) == 0)
 			continue;
 		f.addr = a;
+		if (h->pager->ops != &fault_anon_ops)
+			hc_void(s);
 		if (h->pager->ops->fault(h->pager, &f) != USVA_PAGER_DONE)
 			break;
 	}
@@ -575,7 +746,12 @@ resolve(struct fault_slot *s, struct usva_fault_handler *h, uint64_t addr,
 	f.pasid = h->pasid;
 	f.slot = s->idx;
 	f.tok = tok;
-	rc = h->pager->ops->fault(h->pager, &f);
+	if (likely(h->pager->ops == &fault_anon_ops)) {
+		rc = fault_anon_map(h->pager, h->as, f.addr, perm, s->idx);
+	} else {
+		hc_void(s);
+		rc = h->pager->ops->fault(h->pager, &f);
+	}
 	if (likely(rc == USVA_PAGER_DONE)) {
 		if (h->prefetch != 0)
 			prefetch(s, h, f.addr);
@@ -596,6 +772,37 @@ resolve(struct fault_slot *s, struct usva_fault_handler *h, uint64_t addr,
 	USVA_LOG_RATELIMITED(DEBUG, fault,
 		"%s pager: pasid %u addr 0x%" PRIx64 " perm 0x%x: %d",
 		h->pager->ops->name, h->pasid, addr, perm, rc);
+	return RANK_INVALID;
+}
+
+/*
+ * resolve() for the built-in anon pager (synchronous: no token, no record),
+ * for a group of one request. The shard's `requests` count is left to the
+ * caller. @return RANK_SUCCESS or RANK_INVALID.
+ */
+static inline uint32_t
+resolve_anon(struct fault_slot *s, struct usva_fault_handler *h, uint64_t addr,
+	     uint32_t perm, uint32_t shard)
+{
+	uint64_t page = addr & h->page_mask;
+	int rc;
+
+	rc = fault_anon_map(h->pager, h->as, page, perm, s->idx);
+	if (likely(rc == USVA_PAGER_DONE)) {
+		if (unlikely(h->prefetch != 0))
+			prefetch(s, h, page);
+		return RANK_SUCCESS;
+	}
+	if (rc == USVA_PAGER_PRESENT) {
+		FSTAT_INC(&s->svc->shards[shard].st, already_present);
+		FSTAT_INC(&s->stats.st, already_present);
+		return RANK_SUCCESS;
+	}
+	FSTAT_INC(&s->svc->shards[shard].st, pager_errors);
+	FSTAT_INC(&s->stats.st, pager_errors);
+	USVA_LOG_RATELIMITED(DEBUG, fault,
+		"anon pager: pasid %u addr 0x%" PRIx64 " perm 0x%x: %d",
+		h->pasid, addr, perm, rc);
 	return RANK_INVALID;
 }
 
@@ -683,20 +890,39 @@ fwd_flush(struct fault_slot *s)
 
 /* The handler for a request, or NULL (counted). */
 static struct usva_fault_handler *
-req_handler(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q)
+req_handler_lookup(struct fault_slot *s, uint8_t iommu,
+		   const struct usva_page_req *q, uint64_t key)
 {
 	struct usva_fault_handler *h;
 
 	h = fault_handler_lookup(s->svc, iommu, q->dev_id, q->pasid);
 	if (likely(h != NULL) &&
 	    likely(h->pasid_gen == 0 ||
-		   usva_pasid_generation(h->pasids, q->pasid) == h->pasid_gen))
+		   usva_pasid_generation(h->pasids, q->pasid) == h->pasid_gen)) {
+		s->hc_iommu = iommu;
+		s->hc_key = key;
+		s->hc_h = h;
+		s->sc_gran = UINT64_MAX;
 		return h;
+	}
 	FSTAT_INC(&s->stats.st, no_handler);
 	USVA_LOG_RATELIMITED(DEBUG, fault,
 		"no handler for iommu %u dev %u pasid %u%s", iommu, q->dev_id,
 		q->pasid, h != NULL ? " (PASID reused since register)" : "");
 	return NULL;
+}
+
+/* The same, through the slot's handler cache: requests come in runs of one
+ * (device, PASID). */
+static inline struct usva_fault_handler *
+req_handler(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q)
+{
+	uint64_t key;
+
+	memcpy(&key, &q->dev_id, sizeof(key));	/* dev_id and pasid */
+	if (likely(key == s->hc_key && iommu == s->hc_iommu))
+		return s->hc_h;
+	return req_handler_lookup(s, iommu, q, key);
 }
 
 /*
@@ -708,13 +934,30 @@ req_handler(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q)
  * the pager goes asynchronous. No record free: INVALID at once, no pager
  * call.
  */
-static void
+static __rte_always_inline void
 req_solo(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q,
 	 struct usva_fault_handler *h, uint32_t shard)
 {
 	struct usva_fault_service *svc = s->svc;
 	uint32_t gidx, rank;
 
+	if (likely(h->pager->ops == &fault_anon_ops)) {
+		/* Never asynchronous: no record to reserve, only the same
+		 * room check (a record is always free while there is room:
+		 * the table has twice max_groups records). */
+		if (unlikely(!group_room(s))) {
+			group_overflow(s, iommu, q, true);
+			return;
+		}
+		rank = resolve_anon(s, h, q->addr, q->perm, shard);
+		if (likely(rank == RANK_SUCCESS)) {
+			answer_success(s, q, iommu, shard);
+		} else {
+			FSTAT_INC(&svc->shards[shard].st, requests);
+			answer_req(s, q, iommu, rank, (int32_t)shard);
+		}
+		return;
+	}
 	gidx = group_free_slot(s, iommu, q);
 	if (gidx == UINT32_MAX || !group_room(s)) {
 		group_overflow(s, iommu, q, true);
@@ -727,6 +970,24 @@ req_solo(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q,
 		answer_req(s, q, iommu, rank, (int32_t)shard);
 	else
 		group_publish(s, gidx, iommu, q, h->gen, GS_PEND_ONE | GS_LAST);
+}
+
+/* req_solo() for a request polled here: the baseline mode takes its one
+ * lock around all resolution, including the bookkeeping that follows it
+ * (and the batched counts, whose shard counters it serialises). */
+static __rte_always_inline void
+req_solo_locked(struct fault_slot *s, uint8_t iommu,
+		const struct usva_page_req *q, struct usva_fault_handler *h,
+		uint32_t shard)
+{
+	if (likely(!s->svc->global_lock)) {
+		req_solo(s, iommu, q, h, shard);
+		return;
+	}
+	rte_spinlock_lock(&s->svc->glock);
+	req_solo(s, iommu, q, h, shard);
+	acc_flush(s);
+	rte_spinlock_unlock(&s->svc->glock);
 }
 
 /* A solo request forwarded by another slot: rebuilt, then as req_solo()
@@ -946,25 +1207,26 @@ req_forward(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q,
 
 /* The shard a request's page belongs to. */
 static inline uint32_t
-req_shard(const struct fault_slot *s, const struct usva_page_req *q,
-	  const struct usva_fault_handler *h)
+req_shard(struct fault_slot *s, const struct usva_page_req *q,
+	  struct usva_fault_handler *h)
 {
 	/* From the page address: a 2 MiB page is one shard's, whatever
 	 * shard_shift is. */
-	return fault_shard_of(s->svc, q->pasid, q->addr & h->page_mask);
+	return fault_shard_home(s->svc, handler_home(s, h), q->pasid,
+				q->addr & h->page_mask);
 }
 
+/* Every request, given its handler (@p h, NULL: none). */
 static void
-req_one(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q)
+req_general(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q,
+	    struct usva_fault_handler *h)
 {
 	bool last = q->flags & USVA_PREQ_F_LAST;
 	bool gl = s->svc->global_lock;
-	struct usva_fault_handler *h;
 	struct fault_group *g = NULL;
 	uint32_t gidx = UINT32_MAX, ggen = 0, shard;
 	bool in_range;
 
-	h = req_handler(s, iommu, q);
 	if (s->open != 0) {
 		g = group_find(s, iommu, q, &gidx, &ggen);
 		if (g != NULL && (h == NULL || g->hgen != h->gen)) {
@@ -999,13 +1261,7 @@ req_one(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q)
 			fwd_stage(s, iommu, q, shard, 0, UINT32_MAX, 0);
 			return;
 		}
-		/* The baseline: one lock around all resolution, including
-		 * the bookkeeping that follows it. */
-		if (gl)
-			rte_spinlock_lock(&s->svc->glock);
-		req_solo(s, iommu, q, h, shard);
-		if (gl)
-			rte_spinlock_unlock(&s->svc->glock);
+		req_solo_locked(s, iommu, q, h, shard);
 		return;
 	}
 	if (g == NULL) {
@@ -1029,6 +1285,36 @@ req_one(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q)
 	}
 }
 
+static inline void
+req_one(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q)
+{
+	struct usva_fault_handler *h = req_handler(s, iommu, q);
+	uint64_t gran;
+	uint32_t shard;
+
+	/* The common case first: a group of one request (LAST, and no group
+	 * open or doomed that it could belong to), with a handler, in
+	 * range. */
+	if (unlikely(h == NULL || !(q->flags & USVA_PREQ_F_LAST) ||
+		     (s->open | s->doomed_n) != 0 ||
+		     q->addr - h->base >= h->len)) {
+		req_general(s, iommu, q, h);
+		return;
+	}
+	/* Requests come in runs of one granule: its shard is cached. */
+	gran = (q->addr & h->page_mask) >> s->svc->shard_shift;
+	if (unlikely(gran != s->sc_gran)) {
+		s->sc_shard = req_shard(s, q, h);
+		s->sc_own = slot_owns(s, s->sc_shard);
+		s->sc_gran = gran;
+	}
+	shard = s->sc_shard;
+	if (likely(s->sc_own))
+		req_solo_locked(s, iommu, q, h, shard);
+	else
+		fwd_stage(s, iommu, q, shard, 0, UINT32_MAX, 0);
+}
+
 static unsigned int
 queues_poll(struct fault_slot *s)
 {
@@ -1043,11 +1329,9 @@ queues_poll(struct fault_slot *s)
 			continue;
 		s->now = rte_rdtsc();
 		FSTAT_ADD(&s->stats.st, requests, n);
-		for (i = 0; i < n; i++) {
-			if (i + 1 < n)
-				rte_prefetch0(&s->reqs[i + 1]);
+		/* (s->reqs was just written by the backend: in cache.) */
+		for (i = 0; i < n; i++)
 			req_one(s, (uint8_t)id, &s->reqs[i]);
-		}
 		total += n;
 		/* Staging holds one burst per owner: send it before the
 		 * next queue, and stop polling while an owner is full. */
@@ -1169,6 +1453,7 @@ pagers_flush(struct fault_slot *s)
 	fl = __atomic_load_n(&svc->flushers, __ATOMIC_ACQUIRE);
 	if (fl == NULL || fl->n == 0)
 		return;
+	hc_void(s);
 	if (svc->global_lock)
 		rte_spinlock_lock(&svc->glock);
 	for (i = 0; i < fl->n; i++)
@@ -1198,6 +1483,7 @@ events_deliver(struct fault_slot *s)
 	if (!s->explicit_poll && s->now < s->next_event_tsc)
 		return;
 	s->next_event_tsc = s->now + svc->event_period_tsc;
+	hc_void(s);
 	for (q = 0; q < s->nr_queues; q++) {
 		iommu = svc->iommus[s->queues[q]];
 		do {
@@ -1217,6 +1503,7 @@ fault_slot_iteration(struct fault_slot *s)
 
 	s->now = rte_rdtsc();
 	s->full_reclaim_done = false;
+	hc_void(s);	/* handlers seen in an earlier iteration may be gone */
 	work += comps_drain(s);
 	work += dispatch_drain(s);
 	/* Backpressure: while forwards wait for a full owner, poll nothing

@@ -29,60 +29,43 @@
 #define ANON_TAG_MAGIC	(UINT64_C(0xa40e) << 48)
 #define ANON_PROT_DEFAULT (USVA_PROT_READ | USVA_PROT_WRITE | USVA_PROT_USER)
 
-/* Per fault-lcore slot counters: W: that slot only (relaxed). */
-struct anon_slot {
-	uint64_t pages;		/* pages mapped */
-	uint64_t raced;		/* found mapped: page given back */
-} __rte_cache_aligned;
-
-struct anon_priv {
-	/* Immutable after create. */
-	struct usva_page_pool *pool;
-	struct usva_iommu *iommu;
-	uint64_t page_size;
-	uint64_t tag;
-	uint32_t prot;
-	struct anon_slot slot[USVA_FAULT_MAX_LCORES];
-};
-
 static uint64_t anon_seq;	/* tags; a counter: relaxed */
 
-static int
-anon_fault(struct usva_pager *p, const struct usva_pager_fault *f)
+/*
+ * The fault: fault_anon_map() (usva_fault_internal.h, inlined into the
+ * fault lcores' loop) takes a page and maps it; what is left for here is
+ * the rare rest: no page in the pool, or the address mapped meanwhile.
+ */
+int
+fault_anon_miss(struct usva_pager *p, struct usva_as *as, uint64_t addr,
+		uint32_t perm, unsigned int slot, void *page, int rc)
 {
 	struct anon_priv *a = p->priv;
-	struct anon_slot *sl = &a->slot[f->slot & (USVA_FAULT_MAX_LCORES - 1)];
+	struct anon_slot *sl = &a->slot[slot & (USVA_FAULT_MAX_LCORES - 1)];
 	struct usva_as_xlate x;
-	uint64_t *w;
-	void *page;
-	int rc;
 
-	page = usva_page_alloc(a->pool);
-	if (unlikely(page == NULL)) {
+	if (page == NULL) {
 		/* The service skipped its lookup (checks_present): a page
 		 * already there needs no new one. */
-		if (usva_as_lookup(f->as, f->addr, &x) == 0 &&
-		    fault_prot_allows(x.prot, f->perm))
+		if (usva_as_lookup(as, addr, &x) == 0 &&
+		    fault_prot_allows(x.prot, perm))
 			return USVA_PAGER_PRESENT;
 		return -ENOMEM;
-	}
-	rc = usva_as_map(f->as, f->addr, (uint64_t)(uintptr_t)page,
-			 a->page_size, a->prot, 0);
-	if (likely(rc == 0)) {
-		w = usva_page_priv(a->pool, page);
-		if (w != NULL)
-			*w = a->tag;
-		FSTAT_INC(sl, pages);
-		return USVA_PAGER_DONE;
 	}
 	usva_page_free(a->pool, page, true);	/* untouched: still zero */
 	if (rc != -EEXIST)
 		return rc;
 	FSTAT_INC(sl, raced);
-	if (usva_as_lookup(f->as, f->addr, &x) == 0 &&
-	    fault_prot_allows(x.prot, f->perm))
+	if (usva_as_lookup(as, addr, &x) == 0 &&
+	    fault_prot_allows(x.prot, perm))
 		return USVA_PAGER_PRESENT;
 	return -EACCES;	/* mapped, but without the access asked */
+}
+
+static int
+anon_fault(struct usva_pager *p, const struct usva_pager_fault *f)
+{
+	return fault_anon_map(p, f->as, f->addr, f->perm, f->slot);
 }
 
 /* Give back every page still marked as ours. */
@@ -120,7 +103,7 @@ anon_destroy(struct usva_pager *p)
 		usva_iommu_unmap_pool(a->iommu, a->pool);
 }
 
-static const struct usva_pager_ops anon_ops = {
+const struct usva_pager_ops fault_anon_ops = {
 	.name = "anon",
 	.checks_present = true,
 	.fault = anon_fault,
@@ -186,7 +169,7 @@ usva_pager_anon_create(const struct usva_pager_anon_config *ucfg,
 	rc = anon_config(ucfg, &cfg, &ps);
 	if (rc != 0)
 		return rc;
-	p = usva_pager_alloc(&anon_ops, sizeof(*a));
+	p = usva_pager_alloc(&fault_anon_ops, sizeof(*a));
 	if (p == NULL)
 		return -ENOMEM;
 	a = p->priv;

@@ -15,6 +15,7 @@
 
 #include "usva_alloc.h"
 #include "usva_as.h"
+#include "usva_inval_internal.h"
 #include "usva_iommu_driver.h"
 #include "usva_log.h"
 #include "usva_page_pool.h"
@@ -723,12 +724,19 @@ usva_domain_create(struct usva_iommu *iommu, const struct usva_domain_config *uc
 	rc = iommu->ops->domain_init(dom);
 	if (rc)
 		goto err_pool;
+	/* Edits of the AS invalidate this domain from now on. Not under
+	 * iommu->lock: the AS's observer lock comes first. */
+	rc = dom->as ? usva_inval_link_create(dom) : 0;
+	if (rc)
+		goto err_fini;
 	pthread_mutex_lock(&iommu->lock);
 	TAILQ_INSERT_TAIL(&iommu->domains, dom, next);
 	pthread_mutex_unlock(&iommu->lock);
 	*out = dom;
 	return 0;
 
+err_fini:
+	iommu->ops->domain_fini(dom);
 err_pool:
 	if (dom->as) {
 		pthread_mutex_lock(&iommu->lock);
@@ -759,6 +767,9 @@ usva_domain_destroy(struct usva_domain *dom)
 	}
 	TAILQ_REMOVE(&iommu->domains, dom, next);
 	pthread_mutex_unlock(&iommu->lock);
+	/* Attached nowhere: nothing cached of the AS through this domain,
+	 * so the AS may stop telling it (and free what it held for it). */
+	usva_inval_link_destroy(dom);
 	iommu->ops->domain_fini(dom);
 	if (dom->as) {
 		pthread_mutex_lock(&iommu->lock);

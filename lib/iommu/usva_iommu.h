@@ -69,7 +69,8 @@ int usva_iommu_open(const struct usva_iommu_config *cfg,
 
 /**
  * Close an instance.
- * @return 0; -EBUSY if devices or domains remain (nothing closed).
+ * @return 0; -EBUSY if devices, domains or pool mappings
+ *         (usva_iommu_map_pool) remain (nothing closed).
  *         NULL is a no-op returning 0.
  */
 int usva_iommu_close(struct usva_iommu *iommu);

@@ -43,6 +43,7 @@ struct usva_iova_window {
 };
 
 struct usva_attach;
+struct usva_inval_link;
 
 /** A device on an instance. */
 struct usva_iommu_dev {
@@ -68,6 +69,10 @@ struct usva_domain {
 	uint64_t s1_root;		/**< immutable: root table IOVA */
 	struct usva_as *as;		/**< immutable; NULL for raw tables */
 	uint32_t users;			/**< attachments; iommu->lock */
+	/** lib/iommu's observer of @p as (usva_inval_as.c), set by
+	 *  usva_domain_create() before the domain is published; NULL for
+	 *  raw tables. */
+	struct usva_inval_link *inval_link;
 	void *priv;			/**< backend's */
 };
 
@@ -78,12 +83,29 @@ struct usva_attach {
 	struct usva_domain *dom;	/**< dev->lock */
 };
 
+/** @name usva_iommu_ops.inval_flags
+ * @{ */
+/**
+ * Each ops->invalidate call carries the entries of one nested domain, and
+ * every entry has @p dom set (iommufd: one IOMMU_HWPT_INVALIDATE per nested
+ * HWPT). Batches then pass an ADDR entry that names a domain once, with
+ * @p dev NULL, and a PASID-wide flush of a domain as granule DOMAIN with
+ * the entry's caches: the backend (its kernel driver) covers the domain's
+ * attachments and the device TLBs of its ATS devices. Without the flag
+ * lib/iommu expands such entries per (device, PASID) attachment.
+ */
+#define USVA_IOMMU_INVAL_PER_DOMAIN	(1u << 0)
+/** @} */
+
 /** Backend ops. Unused ops may be NULL where noted. */
 struct usva_iommu_ops {
 	const char *name;		/**< "emu", "iommufd" */
 	size_t iommu_priv_size;
 	size_t dev_priv_size;
 	size_t domain_priv_size;
+	uint32_t inval_flags;		/**< USVA_IOMMU_INVAL_* */
+	/** Most entries one ops->invalidate call takes; 0: any number. */
+	uint32_t inval_max_entries;
 
 	/**
 	 * Bring the instance up: parse @p params (NULL: defaults), fill

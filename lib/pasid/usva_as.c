@@ -15,24 +15,37 @@
  * Table pages are accounted in their pool's per-page private word: the
  * number of entries that are not "none". It changes only with atomic adds,
  * because several lcores may fill different entries of one table.
+ *
+ * Invalidation (usva_as_driver.h). Every edit that can leave a stale
+ * translation behind — a leaf cleared or downgraded, a table unlinked —
+ * ends in edit_finish(): with no observer nothing can cache the tables and
+ * unlinked pages are freed at once; otherwise the edit's range goes to the
+ * caller's batch (with the pages), or is flushed through every observer
+ * before the call returns, and the pages are freed only when that
+ * succeeded. A failed flush leaves its range and pages pending in the AS,
+ * retried by the next flush. The observer lock is held (read) across the
+ * edit and its invalidation, so an observer added meanwhile waits, and one
+ * that was there when the edit ran is told about it.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <rte_common.h>
 #include <rte_debug.h>
 #include <rte_lcore.h>
+#include <rte_rwlock.h>
 
 #include "usva_alloc.h"
 #include "usva_as.h"
+#include "usva_as_driver.h"
 #include "usva_log.h"
 #include "usva_page_pool.h"
 #include "usva_pgtable_driver.h"
 #include "usva_struct.h"
 
 #define PT_SIZE			4096u
-#define GATHER_MAX		16u
 
 /* Per-lcore counters, summed by usva_as_stats(); written only by their
  * lcore (non-EAL threads share the last slot, with atomic adds). */
@@ -71,21 +84,40 @@ struct usva_as {
 	/* Bumped (release) before a leaf table leaves the tree; see
 	 * as_lcore_stats.cache_gen. Starts at 1 so a zeroed cache is stale. */
 	uint64_t table_gen;
+
+	/* Observers: read-locked by every edit that may need an
+	 * invalidation, write-locked to add or remove one. */
+	rte_rwlock_t obs_lock;
+	TAILQ_HEAD(, usva_as_observer) observers;	/* obs_lock */
+	uint32_t nobs;					/* obs_lock */
+	/* Serialises flushes through the observers; taken after obs_lock.
+	 * A mutex: observers make backend calls under it. */
+	pthread_mutex_t inval_lock;
+	/* What a failed flush (or a map that folded tables) left to do:
+	 * the union of the ranges, and the pages waiting for it. */
+	struct usva_as_inval_range pend;	/* inval_lock; va > last: none */
+	struct usva_as_pages pend_pages;	/* inval_lock */
+	uint64_t held_pages;	/* inval_lock writes, stats read: relaxed */
+	uint64_t inval_flushes;	/* inval_lock writes, stats read: relaxed */
+	uint64_t inval_failures; /* inval_lock writes, stats read: relaxed */
 	struct as_lcore_stats stats[RTE_MAX_LCORE + 1];
 };
 
 /*
- * Table pages unlinked by one call. They are given back only after the
- * call has finished editing, when no walk of this call can reach them.
- * (Hardware walkers are the IOMMU layer's business: it flushes their
- * caches before a page is reused.)
+ * Table pages unlinked by one call, and the union of the spans they
+ * translated (a paging-structure cache may hold a pointer to them for any
+ * address of it). They are given back only when no walk of this call can
+ * reach them and, while observers exist, after an invalidation covering
+ * that span completed (edit_finish()).
  */
 struct as_gather {
 	struct usva_as *as;
-	unsigned int n;
-	void *pages[GATHER_MAX];
-	bool zeroed[GATHER_MAX];
+	struct usva_as_pages pages;
+	uint64_t lo, hi;	/* lo > hi: no table unlinked */
 };
+
+#define AS_GATHER_INIT(as_) { .as = (as_), .pages = { .pool = (as_)->pool }, \
+			      .lo = UINT64_MAX, .hi = 0 }
 
 static inline struct as_lcore_stats *
 as_stats(struct usva_as *as)
@@ -97,6 +129,19 @@ as_stats(struct usva_as *as)
 
 #define STAT_ADD(as, field, v)						\
 	__atomic_fetch_add(&as_stats(as)->field, (v), __ATOMIC_RELAXED)
+
+/*
+ * This lcore's leaf-table cache, or NULL on a thread without an lcore id:
+ * those share one stats slot, and a cache filled by one of them could be
+ * read half-updated by another (a table of another 2 MiB).
+ */
+static inline struct as_lcore_stats *
+as_cache(struct usva_as *as)
+{
+	unsigned int id = rte_lcore_id();
+
+	return id < RTE_MAX_LCORE ? &as->stats[id] : NULL;
+}
 
 static inline uint64_t
 level_span(unsigned int level)
@@ -158,27 +203,23 @@ table_count(struct usva_as *as, uint64_t *table)
 			       __ATOMIC_RELAXED);
 }
 
+/*
+ * @p page, which translated [first, last], was unlinked. It is no longer
+ * part of the tree (table_pages counts the tree), but stays ours until
+ * edit_finish() disposes of it.
+ */
 static void
-gather_flush(struct as_gather *g)
-{
-	for (unsigned int i = 0; i < g->n; i++)
-		usva_page_free(g->as->pool, g->pages[i], g->zeroed[i]);
-	STAT_ADD(g->as, table_pages, -(int64_t)g->n);
-	g->n = 0;
-}
-
-static void
-gather_add(struct as_gather *g, void *page, bool zeroed)
+gather_add(struct as_gather *g, void *page, bool zeroed, uint64_t first,
+	   uint64_t last)
 {
 	/* Release: an lcore that sees the new generation drops its cached
 	 * table pointer before the page can be handed out again (the free
-	 * comes later, in gather_flush). */
+	 * comes later, in edit_finish()). */
 	__atomic_add_fetch(&g->as->table_gen, 1, __ATOMIC_RELEASE);
-	if (g->n == GATHER_MAX)
-		gather_flush(g);
-	g->pages[g->n] = page;
-	g->zeroed[g->n] = zeroed;
-	g->n++;
+	usva_as_pages_add(&g->pages, page, zeroed);
+	g->lo = RTE_MIN(g->lo, first);
+	g->hi = RTE_MAX(g->hi, last);
+	STAT_ADD(g->as, table_pages, -1);
 }
 
 static uint64_t *
@@ -360,15 +401,22 @@ usva_as_create(const struct usva_as_config *ucfg, struct usva_as **out)
 		goto err_free;
 	}
 	as->table_gen = 1;
+	rte_rwlock_init(&as->obs_lock);
+	TAILQ_INIT(&as->observers);
+	pthread_mutex_init(&as->inval_lock, NULL);
+	as->pend.va = UINT64_MAX;
+	as->pend_pages.pool = as->pool;
 	as->root = table_alloc(as);
 	if (as->root == NULL) {
 		USVA_LOG(ERR, as, "usva_as_create: no page for the root table");
 		rc = -ENOMEM;
-		goto err_free;
+		goto err_mutex;
 	}
 	*out = as;
 	return 0;
 
+err_mutex:
+	pthread_mutex_destroy(&as->inval_lock);
 err_free:
 	usva_free(as);
 	return rc;
@@ -392,7 +440,12 @@ usva_as_destroy(struct usva_as *as)
 {
 	if (as == NULL)
 		return;
+	if (as->nobs)
+		USVA_LOG(ERR, as, "usva_as_destroy: %u nested domains still "
+			 "use the tables (destroy them first)", as->nobs);
+	usva_as_pages_release(&as->pend_pages);
 	free_tables(as, as->root, as->geo.levels);
+	pthread_mutex_destroy(&as->inval_lock);
 	usva_free(as);
 }
 
@@ -447,7 +500,8 @@ child_table(struct usva_as *as, uint64_t *table, unsigned int i,
  */
 static void
 try_merge(struct usva_as *as, uint64_t *table, unsigned int i,
-	  unsigned int level, uint32_t leaf_levels, struct as_gather *g)
+	  unsigned int level, uint32_t leaf_levels, uint64_t va,
+	  struct as_gather *g)
 {
 	const struct usva_pgtable_fmt_ops *fmt = as->fmt;
 	struct usva_pte_info info, first, fresh;
@@ -478,7 +532,8 @@ try_merge(struct usva_as *as, uint64_t *table, unsigned int i,
 			return;
 	}
 	pte_store(&table[i], fmt->make_leaf(first.addr, level, first.prot));
-	gather_add(g, child, false);
+	va &= ~(level_span(level) - 1);
+	gather_add(g, child, false, va, va + (level_span(level) - 1));
 	STAT_ADD(as, merges, 1);
 }
 
@@ -517,7 +572,8 @@ map_level(struct usva_as *as, uint64_t *table, unsigned int level,
 			if (rc)
 				break;
 			if (table_count(as, child) == USVA_PT_ENTRIES)
-				try_merge(as, table, i, level, a->leaf_levels, g);
+				try_merge(as, table, i, level, a->leaf_levels,
+					  va, g);
 		}
 		a->done_last = chunk_last;
 		a->any_done = true;
@@ -637,7 +693,8 @@ unmap_level(struct usva_as *as, uint64_t *table, unsigned int level,
 			    table_count(as, child) == 0) {
 				pte_store(&table[i], 0);
 				cleared++;
-				gather_add(g, child, true);
+				gather_add(g, child, true, va & ~(span - 1),
+					   (va & ~(span - 1)) + (span - 1));
 			}
 		}
 		if (chunk_last == last)
@@ -677,9 +734,14 @@ fully_mapped(struct usva_as *as, uint64_t *table, unsigned int level,
 	}
 }
 
+/*
+ * Rewrite every leaf in [va, last] with @p prot. *@p down is set if a leaf
+ * lost a right (a downgrade: cached translations of it are stale).
+ */
 static void
 protect_level(struct usva_as *as, uint64_t *table, unsigned int level,
-	      uint64_t va, uint64_t last, uint32_t prot, struct as_gather *g)
+	      uint64_t va, uint64_t last, uint32_t prot, bool *down,
+	      struct as_gather *g)
 {
 	uint64_t span = level_span(level);
 
@@ -690,21 +752,268 @@ protect_level(struct usva_as *as, uint64_t *table, unsigned int level,
 
 		as->fmt->decode(pte_load(&table[i]), level, &info);
 		if (info.type == USVA_PTE_LEAF) {
+			*down |= (info.prot & ~prot) != 0;
 			pte_store(&table[i],
 				  as->fmt->make_leaf(info.addr, level, prot));
 		} else if (info.type == USVA_PTE_TABLE) {
 			uint64_t *child = table_ptr(info.addr);
 
 			protect_level(as, child, level - 1, va, chunk_last,
-				      prot, g);
+				      prot, down, g);
 			if (table_count(as, child) == USVA_PT_ENTRIES)
 				try_merge(as, table, i, level,
-					  as->leaf_levels, g);
+					  as->leaf_levels, va, g);
 		}
 		if (chunk_last == last)
 			break;
 		va = chunk_last + 1;
 	}
+}
+
+/* ---- invalidation ------------------------------------------------------ */
+
+static inline bool
+range_empty(const struct usva_as_inval_range *r)
+{
+	return r->va > r->last;
+}
+
+/* Widen @p acc to cover @p r too; leaf-only only if both are. */
+static void
+range_union(struct usva_as_inval_range *acc, const struct usva_as_inval_range *r)
+{
+	if (range_empty(acc)) {
+		*acc = *r;
+		return;
+	}
+	acc->va = RTE_MIN(acc->va, r->va);
+	acc->last = RTE_MAX(acc->last, r->last);
+	acc->flags &= r->flags;
+}
+
+/*
+ * What an edit of [va, last] made stale: the range itself if a leaf lost
+ * something (@p leaves), and the spans of the tables it unlinked. Not-present
+ * entries are never cached (VT-d, emu), so an edit that only added
+ * translations or rights leaves nothing stale.
+ * @return false if nothing is.
+ */
+static bool
+edit_range(const struct as_gather *g, bool leaves, uint64_t va, uint64_t last,
+	   struct usva_as_inval_range *r)
+{
+	r->va = UINT64_MAX;
+	r->last = 0;
+	r->flags = USVA_AS_INVAL_LEAF;
+	if (leaves) {
+		r->va = va;
+		r->last = last;
+	}
+	if (g->pages.n) {
+		/* A paging-structure cache may point at the page. */
+		r->va = RTE_MIN(r->va, g->lo);
+		r->last = RTE_MAX(r->last, g->hi);
+		r->flags = 0;
+	}
+	return !range_empty(r);
+}
+
+static void
+held_pages_update(struct usva_as *as)
+{
+	/* Relaxed: a counter for usva_as_stats(), written under inval_lock. */
+	__atomic_store_n(&as->held_pages, as->pend_pages.n, __ATOMIC_RELAXED);
+}
+
+/*
+ * Flush what is pending and @p r (may be NULL) through every observer and
+ * wait. On success the pending pages and @p g's go back to the pool; on
+ * failure @p g's pages and @p r join what is pending. obs_lock held (read).
+ */
+static int
+as_flush(struct usva_as *as, struct as_gather *g,
+	 const struct usva_as_inval_range *r)
+{
+	struct usva_as_inval_range rs[2];
+	struct usva_as_observer *o;
+	unsigned int n = 0;
+	int rc = 0;
+
+	pthread_mutex_lock(&as->inval_lock);
+	if (!range_empty(&as->pend))
+		rs[n++] = as->pend;
+	if (r != NULL)
+		rs[n++] = *r;
+	if (n == 0)
+		goto out;
+	TAILQ_FOREACH(o, &as->observers, next) {
+		int orc = o->ops->flush(o, rs, n);
+
+		if (rc == 0)
+			rc = orc;
+	}
+	__atomic_store_n(&as->inval_flushes, as->inval_flushes + 1,
+			 __ATOMIC_RELAXED);
+	if (rc == 0) {
+		usva_as_pages_release(&as->pend_pages);
+		as->pend.va = UINT64_MAX;
+		as->pend.last = 0;
+	} else {
+		__atomic_store_n(&as->inval_failures, as->inval_failures + 1,
+				 __ATOMIC_RELAXED);
+		if (r != NULL)
+			range_union(&as->pend, r);
+		usva_as_pages_splice(&as->pend_pages, &g->pages);
+		USVA_LOG_RATELIMITED(ERR, as, "invalidation of 0x%" PRIx64 "-0x%"
+			PRIx64 " failed (%d): %" PRIu64 " table pages held until "
+			"a flush succeeds", as->pend.va, as->pend.last, rc,
+			as->pend_pages.n);
+	}
+	held_pages_update(as);
+out:
+	pthread_mutex_unlock(&as->inval_lock);
+	usva_as_pages_release(&g->pages);	/* empty if it failed */
+	return rc;
+}
+
+/* Would every observer take this edit's entries into @p b? obs_lock held. */
+static int
+obs_check(struct usva_as *as, struct usva_inval_batch *b)
+{
+	struct usva_as_observer *o;
+
+	TAILQ_FOREACH(o, &as->observers, next) {
+		int rc = o->ops->check(o, b, as->nobs);
+
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int
+obs_queue(struct usva_as *as, struct usva_inval_batch *b,
+	  const struct usva_as_inval_range *r)
+{
+	struct usva_as_observer *o;
+
+	TAILQ_FOREACH(o, &as->observers, next) {
+		int rc = o->ops->queue(o, b, r);
+
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/*
+ * End of an edit: invalidate @p r (NULL: nothing stale) into @p b or now,
+ * and dispose of @p g's pages accordingly. obs_lock held (read).
+ * @return 0 or the -errno of a failed flush.
+ */
+static int
+edit_finish(struct usva_as *as, struct as_gather *g,
+	    const struct usva_as_inval_range *r, struct usva_inval_batch *b)
+{
+	struct usva_as_observer *first = TAILQ_FIRST(&as->observers);
+	int rc;
+
+	if (first == NULL || r == NULL) {
+		/* Nothing can cache these tables, or nothing went stale
+		 * (then nothing was unlinked either). */
+		usva_as_pages_release(&g->pages);
+		return 0;
+	}
+	if (b != NULL) {
+		rc = obs_queue(as, b, r);
+		if (rc == 0) {
+			/* Released by the batch once every entry queued so
+			 * far, these included, is done. */
+			if (g->pages.n)
+				first->ops->defer(first, b, &g->pages);
+			return 0;
+		}
+		/* check() said yes: never expected. The edit is done, so
+		 * its invalidation cannot be dropped: make it now. */
+		USVA_LOG(ERR, as, "queueing into the caller's batch failed "
+			 "(%d): invalidating at once", rc);
+	}
+	return as_flush(as, g, r);
+}
+
+/*
+ * Tables a map folded into huge leaves: translations did not change, so
+ * nothing is stale, but a paging-structure cache may still point at the
+ * pages. Rather than invalidate on the map path, hold them until the next
+ * flush (which then covers their spans, non-leaf).
+ */
+static void
+map_defer_folded(struct usva_as *as, struct as_gather *g)
+{
+	struct usva_as_inval_range r = {
+		.va = g->lo, .last = g->hi, .flags = 0,
+	};
+
+	rte_rwlock_read_lock(&as->obs_lock);
+	if (as->nobs == 0) {
+		usva_as_pages_release(&g->pages);
+	} else {
+		pthread_mutex_lock(&as->inval_lock);
+		range_union(&as->pend, &r);
+		usva_as_pages_splice(&as->pend_pages, &g->pages);
+		held_pages_update(as);
+		pthread_mutex_unlock(&as->inval_lock);
+	}
+	rte_rwlock_read_unlock(&as->obs_lock);
+}
+
+int
+usva_as_observer_add(struct usva_as *as, struct usva_as_observer *o)
+{
+	if (as == NULL || o == NULL || o->ops == NULL || o->ops->check == NULL ||
+	    o->ops->queue == NULL || o->ops->defer == NULL ||
+	    o->ops->flush == NULL) {
+		USVA_LOG(ERR, as, "usva_as_observer_add: incomplete observer");
+		return -EINVAL;
+	}
+	rte_rwlock_write_lock(&as->obs_lock);
+	TAILQ_INSERT_TAIL(&as->observers, o, next);
+	as->nobs++;
+	rte_rwlock_write_unlock(&as->obs_lock);
+	return 0;
+}
+
+void
+usva_as_observer_del(struct usva_as *as, struct usva_as_observer *o)
+{
+	if (as == NULL || o == NULL)
+		return;
+	rte_rwlock_write_lock(&as->obs_lock);
+	TAILQ_REMOVE(&as->observers, o, next);
+	if (--as->nobs == 0) {
+		pthread_mutex_lock(&as->inval_lock);
+		usva_as_pages_release(&as->pend_pages);
+		as->pend.va = UINT64_MAX;
+		as->pend.last = 0;
+		held_pages_update(as);
+		pthread_mutex_unlock(&as->inval_lock);
+	}
+	rte_rwlock_write_unlock(&as->obs_lock);
+}
+
+int
+usva_as_sync(struct usva_as *as)
+{
+	struct as_gather g;
+	int rc;
+
+	if (as == NULL)
+		return -EINVAL;
+	g = (struct as_gather)AS_GATHER_INIT(as);
+	rte_rwlock_read_lock(&as->obs_lock);
+	rc = as->nobs ? as_flush(as, &g, NULL) : 0;
+	rte_rwlock_read_unlock(&as->obs_lock);
+	return rc;
 }
 
 /* ---- public calls -------------------------------------------------------- */
@@ -718,12 +1027,12 @@ protect_level(struct usva_as *as, uint64_t *table, unsigned int level,
 static inline int
 map_page_cached(struct usva_as *as, uint64_t va, uint64_t oa, uint32_t prot)
 {
-	struct as_lcore_stats *c = as_stats(as);
+	struct as_lcore_stats *c = as_cache(as);
 	unsigned int i = (va >> 12) & (USVA_PT_ENTRIES - 1);
 
 	/* Acquire: pairs with the release in gather_add(), so a table
 	 * unlinked before this load is never written below. */
-	if (c->cache_table == NULL || c->cache_va_2m != va >> 21 ||
+	if (c == NULL || c->cache_table == NULL || c->cache_va_2m != va >> 21 ||
 	    c->cache_gen != __atomic_load_n(&as->table_gen, __ATOMIC_ACQUIRE))
 		return 1;
 	if (!pte_cas(&c->cache_table[i], 0, as->fmt->make_leaf(oa, 1, prot)))
@@ -747,10 +1056,12 @@ map_page_cached(struct usva_as *as, uint64_t va, uint64_t oa, uint32_t prot)
 static void
 map_cache_fill(struct usva_as *as, uint64_t va, uint64_t gen)
 {
-	struct as_lcore_stats *c = as_stats(as);
+	struct as_lcore_stats *c = as_cache(as);
 	struct usva_pte_info info;
 	uint64_t *table = as->root;
 
+	if (c == NULL)
+		return;
 	for (unsigned int level = as->geo.levels; level > 1; level--) {
 		as->fmt->decode(pte_load(&table[pt_index(as, va, level)]),
 				level, &info);
@@ -781,11 +1092,32 @@ map_page_args_ok(const struct usva_as *as, uint64_t va, uint64_t oa,
 	       (as->leaf_levels & (1u << 1));
 }
 
+/*
+ * Undo a failed map: everything installed so far is ours (the range was
+ * empty up to the failure point), but a device may already have used and
+ * cached it, so it is invalidated like an unmap before returning.
+ */
+static void
+map_rollback(struct usva_as *as, uint64_t va, const struct map_args *a,
+	     struct as_gather *g)
+{
+	struct usva_as_inval_range r;
+
+	if (!a->any_done && g->pages.n == 0)
+		return;		/* the usual -EEXIST: nothing was installed */
+	rte_rwlock_read_lock(&as->obs_lock);
+	if (a->any_done)
+		unmap_level(as, as->root, as->geo.levels, va, a->done_last, g);
+	edit_finish(as, g, edit_range(g, a->any_done, va, a->done_last, &r) ?
+		    &r : NULL, NULL);
+	rte_rwlock_read_unlock(&as->obs_lock);
+}
+
 int
 usva_as_map(struct usva_as *as, uint64_t va, uint64_t oa, uint64_t len,
 	    uint32_t prot, uint32_t flags)
 {
-	struct as_gather g = { .as = as };
+	struct as_gather g = AS_GATHER_INIT(as);
 	struct map_args a;
 	uint64_t last, gen = 0;
 	int rc;
@@ -822,12 +1154,8 @@ usva_as_map(struct usva_as *as, uint64_t va, uint64_t oa, uint64_t len,
 	a.any_done = false;
 	rc = map_level(as, as->root, as->geo.levels, va, last, &a, &g);
 	if (rc) {
-		/* All or nothing: everything installed so far is ours (the
-		 * range was empty up to the failure point). */
-		if (a.any_done)
-			unmap_level(as, as->root, as->geo.levels, va,
-				    a.done_last, &g);
-		gather_flush(&g);
+		/* All or nothing. */
+		map_rollback(as, va, &a, &g);
 		if (rc == -EEXIST)
 			USVA_LOG_RATELIMITED(NOTICE, as,
 				"usva_as_map: 0x%" PRIx64 "-0x%" PRIx64
@@ -838,7 +1166,8 @@ usva_as_map(struct usva_as *as, uint64_t va, uint64_t oa, uint64_t len,
 				": no table page", va, last);
 		return rc;
 	}
-	gather_flush(&g);
+	if (g.pages.n)
+		map_defer_folded(as, &g);
 	STAT_ADD(as, mapped_bytes, (int64_t)len);
 	STAT_ADD(as, maps, 1);
 	/* A generation read before the walk: if a table was unlinked since,
@@ -848,41 +1177,135 @@ usva_as_map(struct usva_as *as, uint64_t va, uint64_t oa, uint64_t len,
 	return 0;
 }
 
-int
-usva_as_unmap(struct usva_as *as, uint64_t va, uint64_t len,
-	      uint64_t *unmapped)
+/*
+ * One 4 KiB page in the leaf table this lcore used last (see
+ * map_page_cached()): clear it without a walk. Arguments are checked.
+ * @return 0 with *@p n the bytes cleared (0: a hole); 1 when the slow path
+ * must run (cache miss, not a 4 KiB leaf, or the table would empty and
+ * must be unlinked).
+ */
+static inline int
+unmap_page_cached(struct usva_as *as, uint64_t va, uint64_t *n)
 {
-	struct as_gather g = { .as = as };
-	uint64_t last, n;
+	struct as_lcore_stats *c = as_cache(as);
+	unsigned int i = (va >> 12) & (USVA_PT_ENTRIES - 1);
+	struct usva_pte_info info;
+	uint64_t pte;
+
+	/* Acquire: pairs with the release in gather_add(), as for map. */
+	if (c == NULL || c->cache_table == NULL || c->cache_va_2m != va >> 21 ||
+	    c->cache_gen != __atomic_load_n(&as->table_gen, __ATOMIC_ACQUIRE))
+		return 1;
+	pte = pte_load(&c->cache_table[i]);
+	if (pte == 0) {
+		*n = 0;
+		return 0;
+	}
+	as->fmt->decode(pte, 1, &info);
+	/* Relaxed, as table_count(): this lcore owns the table's granule. */
+	if (info.type != USVA_PTE_LEAF ||
+	    __atomic_load_n(c->cache_count, __ATOMIC_RELAXED) <= 1)
+		return 1;
+	pte_store(&c->cache_table[i], 0);
+	__atomic_fetch_sub(c->cache_count, 1, __ATOMIC_RELAXED);
+	*n = PT_SIZE;
+	return 0;
+}
+
+/*
+ * Clear every leaf of [va, last] (checked), splitting straddling huge
+ * leaves first. @return 0 and *@p n the bytes that were mapped; -ENOMEM
+ * (a split found no table page; nothing changed).
+ */
+static int
+unmap_edit(struct usva_as *as, uint64_t va, uint64_t last, uint64_t *n,
+	   struct as_gather *g)
+{
+	bool one = last - va == PT_SIZE - 1;
 	int rc;
 
-	rc = check_range(as, va, len, &last, "usva_as_unmap");
-	if (rc)
-		return rc;
+	if (one && unmap_page_cached(as, va, n) == 0)
+		return 0;
 	rc = split_edges(as, va, last);
 	if (rc)
 		return rc;
-	n = unmap_level(as, as->root, as->geo.levels, va, last, &g);
-	gather_flush(&g);
+	*n = unmap_level(as, as->root, as->geo.levels, va, last, g);
+	/* The next page is most likely in the same leaf table. A table
+	 * unlinked after this read makes the entry stale, never dangling. */
+	if (one && va < (UINT64_C(1) << (as->geo.va_bits - 1)))
+		map_cache_fill(as, va, __atomic_load_n(&as->table_gen,
+						       __ATOMIC_ACQUIRE));
+	return 0;
+}
+
+/* Unmap [va, last] (checked) and invalidate; obs_lock held (read). */
+static int
+unmap_locked(struct usva_as *as, uint64_t va, uint64_t last,
+	     uint64_t *unmapped, struct usva_inval_batch *b)
+{
+	struct as_gather g = AS_GATHER_INIT(as);
+	struct usva_as_inval_range r;
+	uint64_t n;
+	int rc;
+
+	if (b != NULL) {
+		rc = obs_check(as, b);
+		if (rc)
+			return rc;
+	}
+	rc = unmap_edit(as, va, last, &n, &g);
+	if (rc)
+		return rc;
 	STAT_ADD(as, mapped_bytes, -(int64_t)n);
 	STAT_ADD(as, unmaps, 1);
 	if (unmapped != NULL)
 		*unmapped = n;
-	return 0;
+	/* Splits are invisible to translation: only what was cleared (and
+	 * the tables freed) is stale. Holes were never cached. */
+	return edit_finish(as, &g, edit_range(&g, n != 0, va, last, &r) ?
+			   &r : NULL, b);
 }
 
 int
-usva_as_protect(struct usva_as *as, uint64_t va, uint64_t len, uint32_t prot)
+usva_as_unmap_batch(struct usva_as *as, uint64_t va, uint64_t len,
+		    uint64_t *unmapped, struct usva_inval_batch *batch)
 {
-	struct as_gather g = { .as = as };
 	uint64_t last;
 	int rc;
 
-	rc = check_range(as, va, len, &last, "usva_as_protect");
-	if (rc == 0)
-		rc = check_prot(as, prot, "usva_as_protect");
+	if (unmapped != NULL)
+		*unmapped = 0;
+	rc = check_range(as, va, len, &last, "usva_as_unmap");
 	if (rc)
 		return rc;
+	rte_rwlock_read_lock(&as->obs_lock);
+	rc = unmap_locked(as, va, last, unmapped, batch);
+	rte_rwlock_read_unlock(&as->obs_lock);
+	return rc;
+}
+
+int
+usva_as_unmap(struct usva_as *as, uint64_t va, uint64_t len,
+	      uint64_t *unmapped)
+{
+	return usva_as_unmap_batch(as, va, len, unmapped, NULL);
+}
+
+/* Protect [va, last] (checked) and invalidate; obs_lock held (read). */
+static int
+protect_locked(struct usva_as *as, uint64_t va, uint64_t last, uint32_t prot,
+	       struct usva_inval_batch *b)
+{
+	struct as_gather g = AS_GATHER_INIT(as);
+	struct usva_as_inval_range r;
+	bool down = false;
+	int rc;
+
+	if (b != NULL) {
+		rc = obs_check(as, b);
+		if (rc)
+			return rc;
+	}
 	if (!fully_mapped(as, as->root, as->geo.levels, va, last)) {
 		USVA_LOG_RATELIMITED(ERR, as, "usva_as_protect: 0x%" PRIx64 "-0x%" PRIx64
 			 " has unmapped pages", va, last);
@@ -891,9 +1314,41 @@ usva_as_protect(struct usva_as *as, uint64_t va, uint64_t len, uint32_t prot)
 	rc = split_edges(as, va, last);
 	if (rc)
 		return rc;
-	protect_level(as, as->root, as->geo.levels, va, last, prot, &g);
-	gather_flush(&g);
-	return 0;
+	protect_level(as, as->root, as->geo.levels, va, last, prot, &down, &g);
+	/*
+	 * Only a downgrade leaves stale translations. An upgrade needs no
+	 * invalidation on the IOMMUs usva drives (emu, VT-d): they never
+	 * cache a not-present entry, and an access a cached entry does not
+	 * allow walks the tables again instead of faulting from the cache,
+	 * so it finds the new right. Folded tables still need their pages
+	 * invalidated (edit_range() adds their spans).
+	 */
+	return edit_finish(as, &g, edit_range(&g, down, va, last, &r) ?
+			   &r : NULL, b);
+}
+
+int
+usva_as_protect_batch(struct usva_as *as, uint64_t va, uint64_t len,
+		      uint32_t prot, struct usva_inval_batch *batch)
+{
+	uint64_t last;
+	int rc;
+
+	rc = check_range(as, va, len, &last, "usva_as_protect");
+	if (rc == 0)
+		rc = check_prot(as, prot, "usva_as_protect");
+	if (rc)
+		return rc;
+	rte_rwlock_read_lock(&as->obs_lock);
+	rc = protect_locked(as, va, last, prot, batch);
+	rte_rwlock_read_unlock(&as->obs_lock);
+	return rc;
+}
+
+int
+usva_as_protect(struct usva_as *as, uint64_t va, uint64_t len, uint32_t prot)
+{
+	return usva_as_protect_batch(as, va, len, prot, NULL);
 }
 
 int
@@ -972,4 +1427,8 @@ usva_as_stats(const struct usva_as *as, struct usva_as_stats *st)
 	}
 	st->table_pages = (uint64_t)pages;
 	st->mapped_bytes = (uint64_t)bytes;
+	st->held_pages = __atomic_load_n(&as->held_pages, __ATOMIC_RELAXED);
+	st->inval_flushes = __atomic_load_n(&as->inval_flushes, __ATOMIC_RELAXED);
+	st->inval_failures = __atomic_load_n(&as->inval_failures,
+					     __ATOMIC_RELAXED);
 }

@@ -17,6 +17,15 @@
  * service's shard owner. usva_as_lookup() may run concurrently with
  * anything. Table pages that become empty are freed, and huge leaves are
  * formed from full tables, only where the table lies inside one granule.
+ *
+ * Invalidation. While nested domains are made from an address space, unmap
+ * and protect (when it takes a right away) invalidate what the IOMMU may
+ * have cached of the range — the IOTLB of every (device, PASID) the domains
+ * are attached at, and the device TLB of ATS devices — either before they
+ * return or, with the _batch forms, by queueing into the caller's
+ * invalidation batch (usva_inval.h). Table pages they unlink go back to the
+ * pool only after that invalidation completed. Map and permission upgrades
+ * need none (see usva_as_protect()). doc/invalidation.md has the model.
  */
 #ifndef USVA_AS_H
 #define USVA_AS_H
@@ -29,6 +38,7 @@ extern "C" {
 
 struct usva_as;
 struct usva_page_pool;
+struct usva_inval_batch;
 
 /** Stage-1 table formats. */
 enum usva_pgfmt {
@@ -105,24 +115,81 @@ int usva_as_map(struct usva_as *as, uint64_t va, uint64_t oa, uint64_t len,
 
 /**
  * Unmap [va, va + len). Holes are skipped. A huge leaf that straddles an
- * end is split first, so only the range goes.
+ * end is split first, so only the range goes. When domains are made from
+ * @p as, the IOMMU caches of the range are invalidated before the call
+ * returns (usva_as_unmap_batch() with a NULL batch).
  *
  * @param unmapped  If not NULL, receives the bytes that were mapped.
  * @return 0; -EINVAL/-ERANGE/-EOVERFLOW (as map), -ENOMEM (a split needed a
- *         table page; nothing unmapped).
+ *         table page; nothing unmapped); the -errno of a failed
+ *         invalidation (-EIO, ...): the range IS unmapped (*@p unmapped
+ *         says how much) but the IOMMU may still hold translations of it;
+ *         the table pages it freed stay held until usva_as_sync() or a
+ *         later unmap/protect completes the invalidation.
  */
 int usva_as_unmap(struct usva_as *as, uint64_t va, uint64_t len,
 		  uint64_t *unmapped);
 
 /**
+ * Unmap as usva_as_unmap(), queueing the invalidation into @p batch.
+ *
+ * @param batch  NULL: invalidate before returning, as usva_as_unmap().
+ *               Else a batch of the IOMMU instance every domain of @p as
+ *               belongs to: one entry per domain is added (address range,
+ *               IOTLB and device TLB, leaf-only unless a table page was
+ *               freed), and the freed table pages are handed to the batch,
+ *               which gives them back to the pool once every entry added
+ *               so far is done. Until usva_inval_batch_submit() succeeds
+ *               the device may still use what was unmapped. Nothing is
+ *               queued if nothing was mapped in the range, or if no domain
+ *               is made from @p as (nothing can cache it).
+ * @return as usva_as_unmap(); with a batch also -EXDEV (a domain of @p as
+ *         is on another instance than @p batch) and -ENOSPC (the batch
+ *         lacks room for one entry per domain): nothing unmapped. Not
+ *         thread-safe against other users of @p batch.
+ */
+int usva_as_unmap_batch(struct usva_as *as, uint64_t va, uint64_t len,
+			uint64_t *unmapped, struct usva_inval_batch *batch);
+
+/**
  * Change the protection of every leaf in [va, va + len), which must be
  * fully mapped; straddling huge leaves are split first.
  *
+ * A change that takes a right away from any leaf (READ is always kept:
+ * WRITE, EXEC or USER removed) invalidates the range as usva_as_unmap()
+ * does. One that only adds rights invalidates nothing: the IOMMUs usva
+ * drives (VT-d first stage and the emu model, both flavours) never cache a
+ * not-present entry and never answer an access from a cached entry that
+ * does not allow it — they walk again — so the new right is found without
+ * a flush. (An IOMMU that may cache permission-faulting entries, as the
+ * ARM architecture allows, would need upgrades invalidated too.) Tables
+ * folded into a huge leaf by the change are invalidated (non-leaf) before
+ * their pages are reused.
+ *
  * @return 0; -EINVAL/-ERANGE/-EOVERFLOW (as map), -ENOENT (a hole in the
- *         range; nothing changed), -ENOMEM (split failed; nothing changed).
+ *         range; nothing changed), -ENOMEM (split failed; nothing changed);
+ *         the -errno of a failed invalidation, as usva_as_unmap() (the new
+ *         protection is in place).
  */
 int usva_as_protect(struct usva_as *as, uint64_t va, uint64_t len,
 		    uint32_t prot);
+
+/**
+ * usva_as_protect() queueing into @p batch (NULL: invalidate before
+ * returning). Batch rules and extra errors as usva_as_unmap_batch().
+ */
+int usva_as_protect_batch(struct usva_as *as, uint64_t va, uint64_t len,
+			  uint32_t prot, struct usva_inval_batch *batch);
+
+/**
+ * Complete what earlier calls left pending: the invalidation of a failed
+ * unmap or protect, and of tables usva_as_map() folded into huge leaves
+ * (which it leaves to the next flush rather than invalidate on the map
+ * path). Then give back the table pages that waited for it.
+ * @return 0 (also when nothing was pending, or no domain is made from
+ *         @p as); the -errno of a failed invalidation (still pending).
+ */
+int usva_as_sync(struct usva_as *as);
 
 /** Result of usva_as_lookup(). */
 struct usva_as_xlate {
@@ -153,13 +220,18 @@ struct usva_page_pool *usva_as_table_pool(const struct usva_as *as);
 
 /** Counters of an address space. */
 struct usva_as_stats {
-	uint64_t table_pages;	/**< table pages held, root included */
+	uint64_t table_pages;	/**< table pages in the tree, root included */
 	uint64_t mapped_bytes;	/**< bytes mapped now */
 	uint64_t maps;		/**< successful map calls */
 	uint64_t unmaps;	/**< successful unmap calls */
 	uint64_t splits;	/**< huge leaves split */
 	uint64_t merges;	/**< tables folded into huge leaves */
 	uint64_t cas_lost;	/**< table installs lost to another lcore */
+	uint64_t held_pages;	/**< unlinked table pages the AS holds until
+				 *   an invalidation covers them (now) */
+	uint64_t inval_flushes;	/**< flushes made before an unmap, protect
+				 *   or usva_as_sync() returned */
+	uint64_t inval_failures; /**< of which failed */
 };
 
 /** Snapshot the counters. */

@@ -235,13 +235,28 @@ struct emu_pasid_ent {
 	uint32_t pad;
 };
 
+/* ---- PRQ and response ring elements ------------------------------------------------ */
+
+struct emu_prq_elem {
+	struct usva_page_req req;
+	uint32_t gslot;		/* group slot in the device */
+	uint32_t gseq;		/* its seq when queued: stale if it moved */
+};
+
+struct emu_resp_elem {
+	struct usva_emu_prg_resp r;
+	uint32_t nreq;		/* credits the device gets back */
+	uint32_t pad;
+};
+
 enum emu_grp_state {
 	EMU_GRP_FREE = 0,
 	EMU_GRP_OPEN,		/* requests seen, not the last one */
 	EMU_GRP_COMPLETE,	/* last request seen; waits for a response */
 };
 
-/* An outstanding page request group. All fields: emu_dev.grp_lock. */
+/* An outstanding page request group. All fields: emu_dev.grp_lock. One
+ * cache line. */
 struct emu_group {
 	uint32_t seq;		/* atomic (read by prq_poll without the lock):
 				 * bumped each time the slot is freed */
@@ -252,9 +267,26 @@ struct emu_group {
 	uint32_t nreq;		/* requests in the group */
 	uint32_t last_cookie;	/* cookie of the last request */
 	uint32_t flags;		/* USVA_PREQ_F_PRIV_DATA if @priv is valid */
-	uint32_t next;		/* grpid chain or free list; UINT32_MAX: end */
+	uint32_t next;		/* bucket chain or free list; UINT32_MAX: end */
 	uint32_t pad;
+	/* The PASID-table entry of (device, PASID): chunks live as long as
+	 * the device, so responses check the generation without a lookup. */
+	struct emu_pasid_ent *ent;
 	uint64_t priv[2];	/* private data to echo */
+};
+
+/*
+ * The device's response ring: single producer (every producer holds the
+ * device's grp_lock), single consumer (the device,
+ * usva_emu_dev_responses()). Never full: it holds at most the device's
+ * outstanding requests (credits), which pri_capacity bounds.
+ */
+struct emu_resp_ring {
+	uint32_t mask;			/* immutable: slots - 1 */
+	uint32_t cap;			/* immutable: pri_capacity */
+	uint32_t prod __rte_cache_aligned;	/* grp_lock; release */
+	uint32_t cons __rte_cache_aligned;	/* the consumer; release */
+	struct emu_resp_elem e[] __rte_cache_aligned;
 };
 
 /* dev->priv. */
@@ -290,8 +322,11 @@ struct emu_dev {
 	uint32_t free_head;		/* grp_lock */
 	uint32_t next_cookie;		/* grp_lock */
 	struct emu_group *groups;	/* immutable pointer: pri_capacity */
-	uint32_t grp_head[EMU_GRPID_MAX]; /* grp_lock: chains by grpid */
-	struct rte_ring *resp;		/* MP enqueue; SC: the device */
+	/* Group lookup: chains hashed by (PASID, group index), about one
+	 * group per bucket (buckets >= pri_capacity). */
+	uint32_t *grp_head;		/* immutable pointer; grp_lock */
+	uint32_t grp_hshift;		/* immutable: 64 - log2(buckets) */
+	struct emu_resp_ring *resp;	/* see struct emu_resp_ring */
 };
 
 /* Device lookup by id for the fast path (responses, poll). */
@@ -302,20 +337,6 @@ struct emu_devtab {
 		uint32_t id;
 		struct emu_dev *ed;
 	} e[];			/* sorted by id */
-};
-
-/* ---- PRQ and response ring elements ------------------------------------------------ */
-
-struct emu_prq_elem {
-	struct usva_page_req req;
-	uint32_t gslot;		/* group slot in the device */
-	uint32_t gseq;		/* its seq when queued: stale if it moved */
-};
-
-struct emu_resp_elem {
-	struct usva_emu_prg_resp r;
-	uint32_t nreq;		/* credits the device gets back */
-	uint32_t pad;
 };
 
 /* ---- the instance -------------------------------------------------------------------- */

@@ -5,21 +5,29 @@
  *
  * Groups. Each device has a fixed table of pri_capacity group slots,
  * allocated at dev_open (a group holds at least one outstanding request,
- * so the device's capacity bounds its groups), chained by group index for
- * lookup by (PASID, grpid), under the device's grp_lock: the hot paths
- * never allocate and never take an instance-wide lock.
+ * so the device's capacity bounds its groups), chained in buckets hashed
+ * by (PASID, group index) -- at least as many buckets as slots, so a
+ * lookup meets about one group -- under the device's grp_lock: the hot
+ * paths never allocate and never take an instance-wide lock.
  *
  * Queue. One bounded rte_ring per instance: multi-producer (devices),
- * single-consumer (prq_poll). Each element carries its group's slot and the
- * slot's sequence number when queued; prq_poll drops elements whose group
- * was answered in the meantime (detach, FAILURE, overflow), so software
- * never sees a request it may not answer.
+ * single-consumer (prq_poll, which reads the elements in place). Each
+ * element carries its group's slot and the slot's sequence number when
+ * queued; prq_poll drops elements whose group was answered in the meantime
+ * (detach, FAILURE, overflow), so software never sees a request it may not
+ * answer.
+ *
+ * Responses. page_respond checks every response against the outstanding
+ * group it names (state, cookie of the group's last request, PASID
+ * generation), taking the device's grp_lock once per run of responses to
+ * the same device.
  *
  * Credits. A request counts against the device's pri_capacity from
  * page_request until the device takes its group's response from its
  * response ring (usva_emu_dev_responses), as a PCIe function's outstanding
  * page request allocation. The response ring therefore never holds more
- * than pri_capacity responses and is sized so.
+ * than pri_capacity responses and is sized so. It is a single-producer
+ * ring (every producer holds grp_lock), single-consumer (the device).
  *
  * Every group gets exactly one response: from software (page_respond),
  * from the IOMMU on PRQ overflow (SUCCESS, VT-d's auto-response), or
@@ -40,32 +48,46 @@
 
 /* ---- per-device set-up ------------------------------------------------------ */
 
+static uint32_t
+grp_bucket(const struct emu_dev *ed, uint32_t pasid, uint32_t grpid)
+{
+	/* (PASID, index) is a unique 29-bit key; Fibonacci hashing spreads
+	 * consecutive keys over consecutive buckets. */
+	uint64_t k = ((uint64_t)pasid << 9) | grpid;
+
+	RTE_BUILD_BUG_ON(EMU_GRPID_MAX != 1u << 9);
+	return (uint32_t)((k * UINT64_C(0x9e3779b97f4a7c15)) >> ed->grp_hshift);
+}
+
 int
 emu_prq_dev_init(struct emu_dev *ed)
 {
-	char name[RTE_RING_NAMESIZE];
+	uint32_t buckets, slots;
+	size_t sz;
 
-	for (uint32_t i = 0; i < EMU_GRPID_MAX; i++)
-		ed->grp_head[i] = GRP_NONE;
 	ed->free_head = GRP_NONE;
 	if (!(ed->flags & USVA_DEV_F_PRI))
 		return 0;
-	ed->groups = usva_zmalloc(sizeof(*ed->groups) * ed->pri_capacity);
-	if (ed->groups == NULL)
+	buckets = rte_align32pow2(RTE_MAX(ed->pri_capacity, 16u));
+	ed->grp_hshift = 64 - rte_bsf32(buckets);
+	ed->grp_head = usva_zmalloc(sizeof(*ed->grp_head) * buckets);
+	ed->groups = usva_zmalloc_aligned(sizeof(*ed->groups) * ed->pri_capacity,
+					  RTE_CACHE_LINE_SIZE);
+	slots = rte_align32pow2(ed->pri_capacity);
+	sz = sizeof(*ed->resp) + sizeof(ed->resp->e[0]) * slots;
+	ed->resp = usva_zmalloc_aligned(sz, RTE_CACHE_LINE_SIZE);
+	if (ed->grp_head == NULL || ed->groups == NULL || ed->resp == NULL) {
+		emu_prq_dev_fini(ed);
 		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < buckets; i++)
+		ed->grp_head[i] = GRP_NONE;
 	for (uint32_t i = ed->pri_capacity; i-- > 0;) {
 		ed->groups[i].next = ed->free_head;
 		ed->free_head = i;
 	}
-	snprintf(name, sizeof(name), "usva_emu%u_rsp%u", ed->emu->iommu->id,
-		 ed->id);
-	ed->resp = emu_ring_create(name, sizeof(struct emu_resp_elem),
-				   ed->pri_capacity, RING_F_SC_DEQ);
-	if (ed->resp == NULL) {
-		usva_free(ed->groups);
-		ed->groups = NULL;
-		return -ENOMEM;
-	}
+	ed->resp->mask = slots - 1;
+	ed->resp->cap = ed->pri_capacity;
 	ed->pri_enabled = 1;
 	return 0;
 }
@@ -77,24 +99,44 @@ emu_prq_dev_fini(struct emu_dev *ed)
 	ed->resp = NULL;
 	usva_free(ed->groups);
 	ed->groups = NULL;
+	usva_free(ed->grp_head);
+	ed->grp_head = NULL;
 }
 
 /* ---- groups (grp_lock held) ---------------------------------------------------- */
 
-static struct emu_group *
-grp_find(struct emu_dev *ed, uint32_t pasid, uint32_t grpid)
+/* The group of (PASID, index), or NULL; *@p link: the index that points at
+ * it (for an unlink without a second walk). */
+static inline struct emu_group *
+grp_find_link(struct emu_dev *ed, uint32_t pasid, uint32_t grpid,
+	      uint32_t **link)
 {
-	for (uint32_t i = ed->grp_head[grpid]; i != GRP_NONE;
-	     i = ed->groups[i].next)
-		if (ed->groups[i].pasid == pasid)
-			return &ed->groups[i];
+	uint32_t *p = &ed->grp_head[grp_bucket(ed, pasid, grpid)];
+	struct emu_group *g;
+
+	for (; *p != GRP_NONE; p = &g->next) {
+		g = &ed->groups[*p];
+		if (g->pasid == pasid && g->grpid == grpid) {
+			*link = p;
+			return g;
+		}
+	}
 	return NULL;
 }
 
-static struct emu_group *
-grp_alloc(struct emu_dev *ed, uint32_t pasid, uint32_t grpid, uint32_t gen)
+static inline struct emu_group *
+grp_find(struct emu_dev *ed, uint32_t pasid, uint32_t grpid)
 {
-	uint32_t i = ed->free_head;
+	uint32_t *link;
+
+	return grp_find_link(ed, pasid, grpid, &link);
+}
+
+static struct emu_group *
+grp_alloc(struct emu_dev *ed, struct emu_pasid_ent *ent, uint32_t pasid,
+	  uint32_t grpid, uint32_t gen)
+{
+	uint32_t i = ed->free_head, b;
 	struct emu_group *g;
 
 	if (i == GRP_NONE)
@@ -105,26 +147,26 @@ grp_alloc(struct emu_dev *ed, uint32_t pasid, uint32_t grpid, uint32_t gen)
 	g->pasid = pasid;
 	g->grpid = grpid;
 	g->pasid_gen = gen;
+	g->ent = ent;
 	g->nreq = 0;
 	g->last_cookie = 0;
 	g->flags = 0;
 	g->priv[0] = g->priv[1] = 0;
-	g->next = ed->grp_head[grpid];
-	ed->grp_head[grpid] = i;
+	b = grp_bucket(ed, pasid, grpid);
+	g->next = ed->grp_head[b];
+	ed->grp_head[b] = i;
 	/* Relaxed: read without the lock only as a count. */
 	__atomic_store_n(&ed->ngroups, ed->ngroups + 1, __ATOMIC_RELAXED);
 	return g;
 }
 
-static void
-grp_free(struct emu_dev *ed, struct emu_group *g)
+/* Free @p g, which @p link points at in its bucket chain. */
+static inline void
+grp_free_link(struct emu_dev *ed, struct emu_group *g, uint32_t *link)
 {
-	uint32_t i = (uint32_t)(g - ed->groups);
-	uint32_t *p = &ed->grp_head[g->grpid];
+	uint32_t i = *link;
 
-	while (*p != i)
-		p = &ed->groups[*p].next;
-	*p = g->next;
+	*link = g->next;
 	g->state = EMU_GRP_FREE;
 	/* Release: prq_poll compares queued elements' seq with this; a
 	 * moved seq means the group they belonged to is gone. */
@@ -134,32 +176,52 @@ grp_free(struct emu_dev *ed, struct emu_group *g)
 	__atomic_store_n(&ed->ngroups, ed->ngroups - 1, __ATOMIC_RELAXED);
 }
 
-/* Send the group's one response to the device, and free the group. */
-static void
-grp_answer(struct emu_dev *ed, struct emu_group *g, uint16_t code)
+/* Send the group's one response to the device, and free the group (which
+ * @p link points at). */
+static inline void
+grp_answer_link(struct emu_dev *ed, struct emu_group *g, uint32_t *link,
+		uint16_t code)
 {
-	struct emu_resp_elem r = {
-		.r = {
-			.pasid = g->pasid,
-			.grpid = g->grpid,
-			.code = code,
-			.flags = USVA_PREQ_F_PASID |
-				 (g->flags & USVA_PREQ_F_PRIV_DATA),
-		},
-		.nreq = g->nreq,
-	};
+	struct emu_resp_ring *rr = ed->resp;
+	uint32_t prod = rr->prod;
+	struct emu_resp_elem *r;
 
-	if (g->flags & USVA_PREQ_F_PRIV_DATA) {
-		r.r.private_data[0] = g->priv[0];
-		r.r.private_data[1] = g->priv[1];
-	}
-	if (rte_ring_mp_enqueue_elem(ed->resp, &r, sizeof(r)) != 0) {
+	/* Acquire: the device is done reading the slots it gave back. */
+	if (unlikely(prod - __atomic_load_n(&rr->cons, __ATOMIC_ACQUIRE) >=
+		     rr->cap)) {
 		/* Cannot happen: responses held <= credits <= capacity. Give
 		 * the credits back so the device is not wedged. */
 		EMU_LOG_RL(ERR, "dev %u: response ring full (bug)", ed->id);
 		__atomic_fetch_sub(&ed->outstanding, g->nreq, __ATOMIC_RELAXED);
+		grp_free_link(ed, g, link);
+		return;
 	}
-	grp_free(ed, g);
+	r = &rr->e[prod & rr->mask];
+	r->r.pasid = g->pasid;
+	r->r.grpid = g->grpid;
+	r->r.code = code;
+	r->r.flags = USVA_PREQ_F_PASID | (g->flags & USVA_PREQ_F_PRIV_DATA);
+	r->r.reserved = 0;
+	/* Zero unless a request carried private data (grp_alloc). */
+	r->r.private_data[0] = g->priv[0];
+	r->r.private_data[1] = g->priv[1];
+	r->nreq = g->nreq;
+	r->pad = 0;
+	/* Release: the element before the index the device acquires. */
+	__atomic_store_n(&rr->prod, prod + 1, __ATOMIC_RELEASE);
+	grp_free_link(ed, g, link);
+}
+
+/* The same, for a group found without its link. */
+static void
+grp_answer(struct emu_dev *ed, struct emu_group *g, uint16_t code)
+{
+	uint32_t i = (uint32_t)(g - ed->groups);
+	uint32_t *p = &ed->grp_head[grp_bucket(ed, g->pasid, g->grpid)];
+
+	while (*p != i)
+		p = &ed->groups[*p].next;
+	grp_answer_link(ed, g, p, code);
 }
 
 /* Answer every group of the device (any PASID if @all) INVALID. */
@@ -272,7 +334,7 @@ usva_emu_page_request(struct usva_iommu_dev *dev,
 	if (g == NULL) {
 		/* Relaxed: ordered after the acquire of ent->dom above,
 		 * and attach writes gen before that release. */
-		g = grp_alloc(ed, d->pasid, d->grpid,
+		g = grp_alloc(ed, ent, d->pasid, d->grpid,
 			      __atomic_load_n(&ent->gen, __ATOMIC_RELAXED));
 		if (g == NULL) {	/* groups <= credits: unreachable */
 			rc = -EBUSY;
@@ -333,80 +395,97 @@ usva_emu_dev_responses(struct usva_iommu_dev *dev,
 		       struct usva_emu_prg_resp *out, unsigned int n)
 {
 	struct emu_dev *ed = emu_dev_get(dev);
-	struct emu_resp_elem buf[EMU_POLL_BURST];
-	unsigned int got = 0;
+	struct emu_resp_ring *rr;
+	uint32_t cons, avail, credits = 0;
+	unsigned int k;
 
 	if (ed == NULL)
 		return -ENODEV;
-	if (ed->resp == NULL)
+	rr = ed->resp;
+	if (rr == NULL)
 		return 0;
-	while (got < n) {
-		unsigned int want = RTE_MIN(n - got, EMU_POLL_BURST);
-		unsigned int k = rte_ring_sc_dequeue_burst_elem(ed->resp, buf,
-								sizeof(buf[0]),
-								want, NULL);
-		uint32_t credits = 0;
+	cons = rr->cons;	/* ours: one consumer per device */
+	/* Acquire: pairs with the producer's release of prod. */
+	avail = __atomic_load_n(&rr->prod, __ATOMIC_ACQUIRE) - cons;
+	k = RTE_MIN(n, avail);
+	for (unsigned int i = 0; i < k; i++) {
+		const struct emu_resp_elem *e = &rr->e[(cons + i) & rr->mask];
 
-		for (unsigned int i = 0; i < k; i++) {
-			out[got++] = buf[i].r;
-			credits += buf[i].nreq;
-		}
-		/* The device has its responses: its requests are no longer
-		 * outstanding. Relaxed: a count, read under grp_lock. */
-		__atomic_fetch_sub(&ed->outstanding, credits, __ATOMIC_RELAXED);
-		if (k < want)
-			break;
+		out[i] = e->r;
+		credits += e->nreq;
 	}
-	return (int)got;
+	/* Release: our reads of the slots before the producer reuses them. */
+	__atomic_store_n(&rr->cons, cons + k, __ATOMIC_RELEASE);
+	/* The device has its responses: its requests are no longer
+	 * outstanding. Relaxed: a count, read under grp_lock. */
+	if (credits != 0)
+		__atomic_fetch_sub(&ed->outstanding, credits, __ATOMIC_RELAXED);
+	return (int)k;
 }
 
 /* ---- PRQ poll (fast path) ---------------------------------------------------------- */
 
-/* Still worth delivering: its group was not answered since it was queued. */
-static bool
+/* Still worth delivering: its group was not answered since it was queued.
+ * Inside a reader section. */
+static inline bool
 prq_elem_live(struct emu *e, const struct emu_prq_elem *el,
 	      struct emu_dev **cache)
 {
 	struct emu_dev *ed = *cache;
 
-	if (ed == NULL || ed->id != el->req.dev_id) {
+	if (unlikely(ed == NULL || ed->id != el->req.dev_id)) {
 		ed = emu_devtab_find(e, el->req.dev_id);
 		*cache = ed;
+		if (ed == NULL)
+			return false;
 	}
-	if (ed == NULL || ed->groups == NULL || el->gslot >= ed->pri_capacity)
+	if (unlikely(ed->groups == NULL || el->gslot >= ed->pri_capacity))
 		return false;
-	/* Acquire: pairs with grp_free()'s release. A group answered just
+	/* Acquire: pairs with grp_free_link()'s release. A group answered just
 	 * after this check makes software's response stale: dropped. */
 	return __atomic_load_n(&ed->groups[el->gslot].seq, __ATOMIC_ACQUIRE) ==
 	       el->gseq;
+}
+
+static inline uint16_t
+prq_take(struct emu *e, const struct emu_prq_elem *el, unsigned int k,
+	 struct usva_page_req *reqs, struct emu_dev **cache)
+{
+	uint16_t got = 0;
+
+	for (unsigned int i = 0; i < k; i++)
+		if (likely(prq_elem_live(e, &el[i], cache)))
+			reqs[got++] = el[i].req;
+	return got;
 }
 
 uint16_t
 emu_prq_poll(void *ctx, struct usva_page_req *reqs, uint16_t n)
 {
 	struct emu *e = ctx;
-	struct emu_prq_elem buf[EMU_POLL_BURST];
+	struct rte_ring_zc_data zcd;
 	struct emu_dev *cache = NULL;
+	unsigned int k, want;
 	uint16_t got = 0;
 
 	while (got < n) {
-		unsigned int want = RTE_MIN((unsigned int)(n - got),
-					    EMU_POLL_BURST);
-		unsigned int k = rte_ring_sc_dequeue_burst_elem(e->prq, buf,
-								sizeof(buf[0]),
-								want, NULL);
-
+		/* In place: the elements stay in the ring until _finish. */
+		want = (unsigned int)(n - got);
+		k = rte_ring_dequeue_zc_burst_elem_start(e->prq,
+				sizeof(struct emu_prq_elem), want, &zcd, NULL);
 		if (k == 0)
 			break;
 		/* Devices are looked up (and may be closing) only when
 		 * there is something to deliver: an idle poll costs just
 		 * the ring check. */
 		emu_rcu_enter(e);
-		for (unsigned int i = 0; i < k; i++)
-			if (prq_elem_live(e, &buf[i], &cache))
-				reqs[got++] = buf[i].req;
+		got += prq_take(e, zcd.ptr1, zcd.n1, reqs + got, &cache);
+		if (k > zcd.n1)
+			got += prq_take(e, zcd.ptr2, k - zcd.n1, reqs + got,
+					&cache);
 		emu_rcu_exit(e);
 		cache = NULL;
+		rte_ring_dequeue_zc_elem_finish(e->prq, k);
 		if (k < want)
 			break;
 	}
@@ -426,43 +505,31 @@ respond_drop(struct emu *e, const struct usva_page_resp *r, const char *why)
 	emu_event(e, USVA_EVENT_BAD_RESPONSE, r->dev_id, r->pasid, 0, r->grpid);
 }
 
-static const char *
-respond_one(struct emu *e, const struct usva_page_resp *r)
+/*
+ * Check @p r against the outstanding groups of @p ed and answer its group.
+ * grp_lock held. @return NULL, or why it is dropped.
+ */
+static inline const char *
+respond_one(struct emu_dev *ed, const struct usva_page_resp *r)
 {
-	struct emu_pasid_ent *ent;
 	struct emu_group *g;
-	struct emu_dev *ed;
+	uint32_t *link;
 
-	if (r->code != USVA_PAGE_RESP_SUCCESS &&
-	    r->code != USVA_PAGE_RESP_INVALID &&
-	    r->code != USVA_PAGE_RESP_FAILURE)
-		return "unknown response code";
-	ed = emu_devtab_find(e, r->dev_id);
-	if (ed == NULL || ed->groups == NULL)
-		return "no such device with PRI";
-	if (r->grpid >= EMU_GRPID_MAX)
+	if (unlikely(r->grpid >= EMU_GRPID_MAX))
 		return "group index out of range";
-	rte_spinlock_lock(&ed->grp_lock);
-	g = grp_find(ed, r->pasid, r->grpid);
-	if (g == NULL || g->state != EMU_GRP_COMPLETE) {
-		rte_spinlock_unlock(&ed->grp_lock);
+	g = grp_find_link(ed, r->pasid, r->grpid, &link);
+	if (unlikely(g == NULL || g->state != EMU_GRP_COMPLETE))
 		return "no outstanding group";
-	}
-	if (g->last_cookie != r->cookie) {
-		rte_spinlock_unlock(&ed->grp_lock);
+	if (unlikely(g->last_cookie != r->cookie))
 		return "cookie of another request";
-	}
-	ent = emu_pasid_ent(ed, r->pasid);
 	/* Relaxed: gen only moves under dev->lock on attach; a group of an
 	 * earlier life was answered by detach before that. */
-	if (ent == NULL || __atomic_load_n(&ent->gen, __ATOMIC_RELAXED) !=
-	    g->pasid_gen) {
+	if (unlikely(__atomic_load_n(&g->ent->gen, __ATOMIC_RELAXED) !=
+		     g->pasid_gen))
 		/* Detach answers its groups, so only a bug gets here. */
-		rte_spinlock_unlock(&ed->grp_lock);
 		return "group of an earlier PASID life";
-	}
-	grp_answer(ed, g, r->code);
-	if (r->code == USVA_PAGE_RESP_FAILURE) {
+	grp_answer_link(ed, g, link, r->code);
+	if (unlikely(r->code == USVA_PAGE_RESP_FAILURE)) {
 		/* PCIe: the function's PRI is disabled and its outstanding
 		 * requests discarded. Discarded groups are answered INVALID
 		 * so that each still gets exactly one response. Release:
@@ -470,7 +537,6 @@ respond_one(struct emu *e, const struct usva_page_resp *r)
 		__atomic_store_n(&ed->pri_enabled, 0, __ATOMIC_RELEASE);
 		grp_answer_all(ed, 0, true);
 	}
-	rte_spinlock_unlock(&ed->grp_lock);
 	return NULL;
 }
 
@@ -478,17 +544,47 @@ uint16_t
 emu_page_respond(void *ctx, const struct usva_page_resp *resp, uint16_t n)
 {
 	struct emu *e = ctx;
+	struct emu_dev *ed = NULL;	/* device of the run; locked if set */
+	const struct usva_page_resp *r;
+	const char *why;
 	uint16_t ok = 0;
 
 	emu_rcu_enter(e);
 	for (uint16_t i = 0; i < n; i++) {
-		const char *why = respond_one(e, &resp[i]);
-
-		if (why != NULL)
-			respond_drop(e, &resp[i], why);
-		else
+		r = &resp[i];
+		why = NULL;
+		if (unlikely(r->code != USVA_PAGE_RESP_SUCCESS &&
+			     r->code != USVA_PAGE_RESP_INVALID &&
+			     r->code != USVA_PAGE_RESP_FAILURE)) {
+			why = "unknown response code";
+		} else if (ed == NULL || ed->id != r->dev_id) {
+			/* A run of responses to one device takes its group
+			 * lock once. */
+			if (ed != NULL)
+				rte_spinlock_unlock(&ed->grp_lock);
+			ed = emu_devtab_find(e, r->dev_id);
+			if (ed == NULL || ed->groups == NULL) {
+				ed = NULL;
+				why = "no such device with PRI";
+			} else {
+				rte_spinlock_lock(&ed->grp_lock);
+			}
+		}
+		if (why == NULL)
+			why = respond_one(ed, r);
+		if (likely(why == NULL)) {
 			ok++;
+			continue;
+		}
+		/* Rare: report without holding the device's lock. */
+		if (ed != NULL) {
+			rte_spinlock_unlock(&ed->grp_lock);
+			ed = NULL;
+		}
+		respond_drop(e, r, why);
 	}
+	if (ed != NULL)
+		rte_spinlock_unlock(&ed->grp_lock);
 	emu_rcu_exit(e);
 	if (ok)
 		emu_stat_add(e, EMU_ST_RESPONSES, ok);
