@@ -63,3 +63,21 @@ usva_check_reserved(const void *p, size_t len, const char *what)
 	}
 	return 0;
 }
+
+int
+usva_config_load(void *dst, size_t dst_size, const void *src, size_t min_size,
+		 size_t reserved_off, uint32_t known_flags, const char *what)
+{
+	uint32_t flags;
+	int rc;
+
+	rc = usva_struct_load(dst, dst_size, src, min_size, what);
+	if (rc)
+		return rc;
+	memcpy(&flags, (const uint8_t *)dst + sizeof(uint32_t), sizeof(flags));
+	rc = usva_check_flags(flags, known_flags, what);
+	if (rc)
+		return rc;
+	return usva_check_reserved((const uint8_t *)dst + reserved_off,
+				   dst_size - reserved_off, what);
+}

@@ -65,6 +65,30 @@ int usva_check_reserved(const void *p, size_t len, const char *what);
 			 USVA_OFFSETOFEND(__typeof__(*(dst)), last_mandatory), \
 			 __func__)
 
+/**
+ * Load a config struct and apply the three generic rules in one call: the
+ * size rules of usva_struct_load(), unknown flags (the uint32_t after
+ * `size`, as every usva config has it) and a reserved tail that must be
+ * zero (every usva config keeps its reserved fields last).
+ *
+ * @param reserved_off  Offset of the first reserved field.
+ * @param known_flags   Flag bits this version knows.
+ * @return 0, or the errno of the first rule broken (with its log line).
+ */
+int usva_config_load(void *dst, size_t dst_size, const void *src,
+		     size_t min_size, size_t reserved_off, uint32_t known_flags,
+		     const char *what);
+
+/**
+ * USVA_CONFIG_LOAD(&local, user, last_mandatory_field, first_reserved_field,
+ * known_flags), for a config type in scope.
+ */
+#define USVA_CONFIG_LOAD(dst, src, last_mandatory, first_reserved, known) \
+	usva_config_load((dst), sizeof(*(dst)), (src),			\
+			 USVA_OFFSETOFEND(__typeof__(*(dst)), last_mandatory), \
+			 offsetof(__typeof__(*(dst)), first_reserved),	\
+			 (known), __func__)
+
 #ifdef __cplusplus
 }
 #endif

@@ -263,7 +263,10 @@ struct usva_pager_anon_config {
 	uint32_t reserved0;
 	uint64_t reserved[2];
 };
-/** @return 0; -EINVAL, -ENOMEM, and stage-2 errors. */
+/**
+ * @return 0; -EINVAL (bad field, range), -EOPNOTSUPP (flags), -E2BIG
+ *         (unknown non-zero tail), -ENOMEM, and stage-2 errors.
+ */
 int usva_pager_anon_create(const struct usva_pager_anon_config *cfg,
 			   struct usva_pager **out);
 
@@ -473,7 +476,7 @@ int usva_pager_file_stats(const struct usva_pager *pager,
  */
 typedef int (*usva_pager_cb_t)(void *arg, struct usva_as *as, uint64_t addr,
 			       uint32_t perm, struct usva_fault_token tok);
-/** @return 0; -EINVAL, -ENOMEM. */
+/** @return 0; -EINVAL (NULL callback), -ENOMEM. */
 int usva_pager_callback_create(usva_pager_cb_t cb, void *arg,
 			       struct usva_pager **out);
 

@@ -115,17 +115,12 @@ static int
 batch_config_load(const struct usva_inval_batch_config *ucfg,
 		  struct usva_inval_batch_config *cfg)
 {
-	int rc = USVA_STRUCT_LOAD(cfg, ucfg, capacity);
+	int rc = USVA_CONFIG_LOAD(cfg, ucfg, capacity, reserved,
+				  USVA_INVAL_BATCH_F_NO_COALESCE);
 
-	if (rc == 0)
-		rc = usva_check_flags(cfg->flags, USVA_INVAL_BATCH_F_NO_COALESCE,
-				      "usva_inval_batch_config.flags");
 	if (rc == 0)
 		rc = usva_check_reserved(&cfg->reserved0, sizeof(cfg->reserved0),
 					 "usva_inval_batch_config.reserved0");
-	if (rc == 0)
-		rc = usva_check_reserved(cfg->reserved, sizeof(cfg->reserved),
-					 "usva_inval_batch_config.reserved");
 	if (rc == 0 && cfg->capacity > USVA_INVAL_BATCH_MAX_CAPACITY) {
 		USVA_LOG(ERR, iommu, "usva_inval_batch_create: capacity %u above "
 			 "%u", cfg->capacity, USVA_INVAL_BATCH_MAX_CAPACITY);

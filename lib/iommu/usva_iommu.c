@@ -83,14 +83,9 @@ static int
 iommu_config_load(const struct usva_iommu_config *ucfg,
 		  struct usva_iommu_config *cfg)
 {
-	int rc = USVA_STRUCT_LOAD(cfg, ucfg, backend);
+	int rc = USVA_CONFIG_LOAD(cfg, ucfg, backend, reserved,
+				  USVA_IOMMU_F_STRICT);
 
-	if (rc == 0)
-		rc = usva_check_flags(cfg->flags, USVA_IOMMU_F_STRICT,
-				      "usva_iommu_config.flags");
-	if (rc == 0)
-		rc = usva_check_reserved(cfg->reserved, sizeof(cfg->reserved),
-					 "usva_iommu_config.reserved");
 	if (rc == 0 && cfg->backend == NULL) {
 		USVA_LOG(ERR, iommu, "usva_iommu_open: no backend named");
 		rc = -EINVAL;
@@ -385,14 +380,8 @@ usva_iommu_s2_unmap(struct usva_iommu *iommu, uint64_t iova, uint64_t len,
 static int
 dev_config_load(const struct usva_dev_config *ucfg, struct usva_dev_config *cfg)
 {
-	int rc = USVA_STRUCT_LOAD(cfg, ucfg, name);
+	int rc = USVA_CONFIG_LOAD(cfg, ucfg, name, reserved, DEV_FLAGS_KNOWN);
 
-	if (rc == 0)
-		rc = usva_check_flags(cfg->flags, DEV_FLAGS_KNOWN,
-				      "usva_dev_config.flags");
-	if (rc == 0)
-		rc = usva_check_reserved(cfg->reserved, sizeof(cfg->reserved),
-					 "usva_dev_config.reserved");
 	if (rc == 0 && cfg->name == NULL) {
 		USVA_LOG(ERR, iommu, "usva_iommu_dev_open: no device name");
 		rc = -EINVAL;
@@ -552,13 +541,8 @@ static int
 domain_config_load(const struct usva_domain_config *ucfg,
 		   struct usva_domain_config *cfg)
 {
-	int rc = USVA_STRUCT_LOAD(cfg, ucfg, as);
+	int rc = USVA_CONFIG_LOAD(cfg, ucfg, as, reserved, 0);
 
-	if (rc == 0)
-		rc = usva_check_flags(cfg->flags, 0, "usva_domain_config.flags");
-	if (rc == 0)
-		rc = usva_check_reserved(cfg->reserved, sizeof(cfg->reserved),
-					 "usva_domain_config.reserved");
 	if (rc)
 		return rc;
 	if ((cfg->as != NULL) == (cfg->s1_root || cfg->format || cfg->va_bits)) {

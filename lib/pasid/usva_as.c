@@ -306,16 +306,7 @@ check_range(const struct usva_as *as, uint64_t va, uint64_t len,
 static int
 as_config_load(const struct usva_as_config *ucfg, struct usva_as_config *cfg)
 {
-	int rc;
-
-	rc = USVA_STRUCT_LOAD(cfg, ucfg, va_bits);
-	if (rc == 0)
-		rc = usva_check_flags(cfg->flags, 0, "usva_as_config.flags");
-	if (rc == 0 && (cfg->reserved0 || cfg->reserved[0] || cfg->reserved[1]))
-		rc = usva_check_reserved(&cfg->reserved0, sizeof(cfg->reserved0) +
-					 sizeof(cfg->reserved),
-					 "usva_as_config.reserved");
-	return rc;
+	return USVA_CONFIG_LOAD(cfg, ucfg, va_bits, reserved0, 0);
 }
 
 static uint32_t
@@ -1113,20 +1104,35 @@ map_rollback(struct usva_as *as, uint64_t va, const struct map_args *a,
 	rte_rwlock_read_unlock(&as->obs_lock);
 }
 
+static int map_slow(struct usva_as *as, uint64_t va, uint64_t oa,
+		    uint64_t len, uint32_t prot, uint32_t flags, uint64_t gen);
+
 int
 usva_as_map(struct usva_as *as, uint64_t va, uint64_t oa, uint64_t len,
 	    uint32_t prot, uint32_t flags)
 {
-	struct as_gather g = AS_GATHER_INIT(as);
-	struct map_args a;
-	uint64_t last, gen = 0;
-	int rc;
+	uint64_t gen = 0;
 
 	if (len == PT_SIZE && map_page_args_ok(as, va, oa, prot, flags)) {
 		if (map_page_cached(as, va, oa, prot) == 0)
 			return 0;
 		gen = __atomic_load_n(&as->table_gen, __ATOMIC_ACQUIRE);
 	}
+	return map_slow(as, va, oa, len, prot, flags, gen);
+}
+
+/*
+ * The general map: checks, walk, rollback. Kept out of line so the cached
+ * single-page path above sets up no gather.
+ */
+static __rte_noinline int
+map_slow(struct usva_as *as, uint64_t va, uint64_t oa, uint64_t len,
+	 uint32_t prot, uint32_t flags, uint64_t gen)
+{
+	struct as_gather g = AS_GATHER_INIT(as);
+	struct map_args a;
+	uint64_t last;
+	int rc;
 
 	if (flags & ~(USVA_MAP_F_MAX_4K | USVA_MAP_F_MAX_2M)) {
 		USVA_LOG(ERR, as, "usva_as_map: unknown flags 0x%x", flags);
@@ -1156,8 +1162,9 @@ usva_as_map(struct usva_as *as, uint64_t va, uint64_t oa, uint64_t len,
 	if (rc) {
 		/* All or nothing. */
 		map_rollback(as, va, &a, &g);
+		/* DEBUG: pagers meet this in every handled race. */
 		if (rc == -EEXIST)
-			USVA_LOG_RATELIMITED(NOTICE, as,
+			USVA_LOG_RATELIMITED(DEBUG, as,
 				"usva_as_map: 0x%" PRIx64 "-0x%" PRIx64
 				" overlaps an existing mapping", va, last);
 		else
