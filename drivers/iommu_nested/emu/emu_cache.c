@@ -435,21 +435,20 @@ emu_flush_pasid(struct emu_dev *ed, uint32_t pasid, uint32_t did)
 	emu_tlb_inval(&ed->devtlb, &k);
 }
 
+static void
+devtlb_inval_all(struct emu_dev *ed, void *arg)
+{
+	const struct emu_tlb_key all = { .match = 0 };
+
+	RTE_SET_USED(arg);
+	emu_tlb_inval(&ed->devtlb, &all);
+}
+
 void
 emu_flush_all_tlbs(struct emu *e)
 {
 	const struct emu_tlb_key all = { .match = 0 };
-	const struct emu_devtab *t;
 
 	emu_tlb_inval(&e->iotlb, &all);
-	emu_rcu_enter(e);
-	t = __atomic_load_n(&e->devtab, __ATOMIC_ACQUIRE);
-	for (uint32_t i = 0; t != NULL && i < t->n; i++) {
-		struct emu_dev *ed = __atomic_load_n(&t->e[i].ed,
-						     __ATOMIC_ACQUIRE);
-
-		if (ed != NULL)
-			emu_tlb_inval(&ed->devtlb, &all);
-	}
-	emu_rcu_exit(e);
+	emu_for_each_dev(e, devtlb_inval_all, NULL);
 }

@@ -175,26 +175,43 @@ emu_domain_init(struct usva_domain *dom)
 }
 
 void
-emu_domain_fini(struct usva_domain *dom)
+emu_for_each_dev(struct emu *e, void (*fn)(struct emu_dev *ed, void *arg),
+		 void *arg)
 {
-	struct emu *e = emu_of(dom->iommu);
-	struct emu_tlb_key k = { .match = EMU_K_DID, .did = dom->id };
 	const struct emu_devtab *t;
 
-	/* As the kernel does when it frees a domain id: nothing tagged
-	 * with it may survive into a later domain that reuses it. */
-	emu_inval_begin(e);
-	emu_tlb_inval(&e->iotlb, &k);
 	emu_rcu_enter(e);
+	/* Acquire: pairs with the release that published the table and each
+	 * device in it, so fn sees them initialised. */
 	t = __atomic_load_n(&e->devtab, __ATOMIC_ACQUIRE);
 	for (uint32_t i = 0; t != NULL && i < t->n; i++) {
 		struct emu_dev *ed = __atomic_load_n(&t->e[i].ed,
 						     __ATOMIC_ACQUIRE);
 
 		if (ed != NULL)
-			emu_pc_inval_did(ed, dom->id);
+			fn(ed, arg);
 	}
 	emu_rcu_exit(e);
+}
+
+/* Forget the PASID-cache entries of domain *(uint32_t *)did on @p ed. */
+void
+emu_pc_inval_did_cb(struct emu_dev *ed, void *did)
+{
+	emu_pc_inval_did(ed, *(const uint32_t *)did);
+}
+
+void
+emu_domain_fini(struct usva_domain *dom)
+{
+	struct emu *e = emu_of(dom->iommu);
+	struct emu_tlb_key k = { .match = EMU_K_DID, .did = dom->id };
+
+	/* As the kernel does when it frees a domain id: nothing tagged
+	 * with it may survive into a later domain that reuses it. */
+	emu_inval_begin(e);
+	emu_tlb_inval(&e->iotlb, &k);
+	emu_for_each_dev(e, emu_pc_inval_did_cb, &dom->id);
 	emu_inval_end(e);
 	/* Translations that loaded this domain from a PASID table (before
 	 * its detach) are done before lib/iommu frees it. */

@@ -498,6 +498,15 @@ emu_rcu_exit(struct emu *e)
 /* Wait until every reader section open at the call has ended. */
 void emu_rcu_synchronize(struct emu *e);
 
+/*
+ * Call @p fn for every device of @p e, inside a reader section, so a
+ * device being closed is either seen whole or not at all.
+ */
+void emu_for_each_dev(struct emu *e, void (*fn)(struct emu_dev *ed, void *arg),
+		      void *arg);
+/* emu_for_each_dev() callback: PASID-cache entries of domain id *did. */
+void emu_pc_inval_did_cb(struct emu_dev *ed, void *did);
+
 /* Bump the invalidation generation; call before flushing any cache. */
 static inline void
 emu_gen_bump(struct emu *e)

@@ -51,22 +51,12 @@ static void
 inval_domain(struct emu *e, const struct usva_inval_entry *en)
 {
 	struct emu_tlb_key k = { .match = EMU_K_DID, .did = en->dom->id };
-	const struct emu_devtab *t;
 
 	if (en->caches & USVA_INVAL_IOTLB)
 		emu_tlb_inval(&e->iotlb, &k);
 	if (!(en->caches & USVA_INVAL_PASID_CACHE))
 		return;
-	emu_rcu_enter(e);
-	t = __atomic_load_n(&e->devtab, __ATOMIC_ACQUIRE);
-	for (uint32_t i = 0; t != NULL && i < t->n; i++) {
-		struct emu_dev *ed = __atomic_load_n(&t->e[i].ed,
-						     __ATOMIC_ACQUIRE);
-
-		if (ed != NULL)
-			emu_pc_inval_did(ed, en->dom->id);
-	}
-	emu_rcu_exit(e);
+	emu_for_each_dev(e, emu_pc_inval_did_cb, &en->dom->id);
 }
 
 /* PASID and ADDR granules. */

@@ -546,26 +546,22 @@ usva_emu_inval_fail_nth(struct usva_iommu *iommu, uint32_t nth, int err)
 	return 0;
 }
 
+static void
+add_groups(struct emu_dev *ed, void *sum)
+{
+	*(uint32_t *)sum += __atomic_load_n(&ed->ngroups, __ATOMIC_RELAXED);
+}
+
 uint32_t
 usva_emu_outstanding_groups(struct usva_iommu *iommu)
 {
-	const struct emu_devtab *t;
 	struct emu *e;
 	uint32_t sum = 0;
 
 	if (iommu == NULL || iommu->ops != &emu_ops)
 		return 0;
 	e = emu_of(iommu);
-	emu_rcu_enter(e);
-	t = __atomic_load_n(&e->devtab, __ATOMIC_ACQUIRE);
-	for (uint32_t i = 0; t != NULL && i < t->n; i++) {
-		struct emu_dev *ed = __atomic_load_n(&t->e[i].ed,
-						     __ATOMIC_ACQUIRE);
-
-		if (ed != NULL)
-			sum += __atomic_load_n(&ed->ngroups, __ATOMIC_RELAXED);
-	}
-	emu_rcu_exit(e);
+	emu_for_each_dev(e, add_groups, &sum);
 	return sum;
 }
 
