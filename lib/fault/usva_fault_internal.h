@@ -55,7 +55,7 @@ extern int usva_logtype_fault;
 #define FAULT_MAX_GROUPS	(1u << 20)
 #define FAULT_DEFAULT_SHIFT	21
 #define FAULT_MAX_PAGERS	64	/* distinct pagers with a flush op */
-#define FAULT_HOMES		4096	/* address spaces placed, per service */
+#define FAULT_HOMES		16384	/* address spaces placed, per service */
 #define FAULT_HOME_PROBES	32	/* ... looked for on this many entries */
 
 /* ---- group state word ------------------------------------------------------ */

@@ -932,7 +932,8 @@ req_handler(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q)
  * of this slot's table is reserved first all the same, and its future
  * generation handed to the pager in the token: it is published only if
  * the pager goes asynchronous. No record free: INVALID at once, no pager
- * call.
+ * call. The built-in anon pager never goes asynchronous: it is called
+ * directly, with the room check only.
  */
 static __rte_always_inline void
 req_solo(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q,

@@ -258,8 +258,6 @@ enum emu_grp_state {
 /* An outstanding page request group. All fields: emu_dev.grp_lock. One
  * cache line. */
 struct emu_group {
-	uint32_t seq;		/* atomic (read by prq_poll without the lock):
-				 * bumped each time the slot is freed */
 	uint32_t state;		/* enum emu_grp_state */
 	uint32_t pasid;
 	uint32_t grpid;
@@ -268,12 +266,13 @@ struct emu_group {
 	uint32_t last_cookie;	/* cookie of the last request */
 	uint32_t flags;		/* USVA_PREQ_F_PRIV_DATA if @priv is valid */
 	uint32_t next;		/* bucket chain or free list; UINT32_MAX: end */
-	uint32_t pad;
+	uint32_t pad[2];
 	/* The PASID-table entry of (device, PASID): chunks live as long as
 	 * the device, so responses check the generation without a lookup. */
 	struct emu_pasid_ent *ent;
 	uint64_t priv[2];	/* private data to echo */
 };
+_Static_assert(sizeof(struct emu_group) == 64, "a group is one cache line");
 
 /*
  * The device's response ring: single producer (every producer holds the
@@ -322,6 +321,11 @@ struct emu_dev {
 	uint32_t free_head;		/* grp_lock */
 	uint32_t next_cookie;		/* grp_lock */
 	struct emu_group *groups;	/* immutable pointer: pri_capacity */
+	/* Sequence number of each group slot, bumped (release) each time the
+	 * slot is freed; prq_poll reads it without the lock. Apart from the
+	 * groups so that the poller never reads the line the answerer of the
+	 * group writes (they may be different lcores). */
+	uint32_t *grp_seq;		/* immutable pointer: pri_capacity */
 	/* Group lookup: chains hashed by (PASID, group index), about one
 	 * group per bucket (buckets >= pri_capacity). */
 	uint32_t *grp_head;		/* immutable pointer; grp_lock */

@@ -73,10 +73,13 @@ emu_prq_dev_init(struct emu_dev *ed)
 	ed->grp_head = usva_zmalloc(sizeof(*ed->grp_head) * buckets);
 	ed->groups = usva_zmalloc_aligned(sizeof(*ed->groups) * ed->pri_capacity,
 					  RTE_CACHE_LINE_SIZE);
+	ed->grp_seq = usva_zmalloc_aligned(sizeof(*ed->grp_seq) * ed->pri_capacity,
+					   RTE_CACHE_LINE_SIZE);
 	slots = rte_align32pow2(ed->pri_capacity);
 	sz = sizeof(*ed->resp) + sizeof(ed->resp->e[0]) * slots;
 	ed->resp = usva_zmalloc_aligned(sz, RTE_CACHE_LINE_SIZE);
-	if (ed->grp_head == NULL || ed->groups == NULL || ed->resp == NULL) {
+	if (ed->grp_head == NULL || ed->groups == NULL || ed->grp_seq == NULL ||
+	    ed->resp == NULL) {
 		emu_prq_dev_fini(ed);
 		return -ENOMEM;
 	}
@@ -99,6 +102,8 @@ emu_prq_dev_fini(struct emu_dev *ed)
 	ed->resp = NULL;
 	usva_free(ed->groups);
 	ed->groups = NULL;
+	usva_free(ed->grp_seq);
+	ed->grp_seq = NULL;
 	usva_free(ed->grp_head);
 	ed->grp_head = NULL;
 }
@@ -170,7 +175,7 @@ grp_free_link(struct emu_dev *ed, struct emu_group *g, uint32_t *link)
 	g->state = EMU_GRP_FREE;
 	/* Release: prq_poll compares queued elements' seq with this; a
 	 * moved seq means the group they belonged to is gone. */
-	__atomic_store_n(&g->seq, g->seq + 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&ed->grp_seq[i], ed->grp_seq[i] + 1, __ATOMIC_RELEASE);
 	g->next = ed->free_head;
 	ed->free_head = i;
 	__atomic_store_n(&ed->ngroups, ed->ngroups - 1, __ATOMIC_RELAXED);
@@ -365,7 +370,7 @@ usva_emu_page_request(struct usva_iommu_dev *dev,
 	el.req.perm = d->perm & EMU_ACCESS_MASK;
 	el.req.flags = USVA_PREQ_F_PASID | (d->flags & PREQ_DESC_FLAGS);
 	el.gslot = (uint32_t)(g - ed->groups);
-	el.gseq = g->seq;
+	el.gseq = ed->grp_seq[el.gslot];
 	if (last) {
 		g->state = EMU_GRP_COMPLETE;
 		g->last_cookie = el.req.cookie;
@@ -443,7 +448,7 @@ prq_elem_live(struct emu *e, const struct emu_prq_elem *el,
 		return false;
 	/* Acquire: pairs with grp_free_link()'s release. A group answered just
 	 * after this check makes software's response stale: dropped. */
-	return __atomic_load_n(&ed->groups[el->gslot].seq, __ATOMIC_ACQUIRE) ==
+	return __atomic_load_n(&ed->grp_seq[el->gslot], __ATOMIC_ACQUIRE) ==
 	       el->gseq;
 }
 
