@@ -827,6 +827,21 @@ check_domain(const struct usva_iommu_dev *dev, const struct usva_domain *dom,
 	return 0;
 }
 
+/* The argument checks attach and replace share. */
+static int
+check_target(const struct usva_iommu_dev *dev, uint32_t pasid,
+	     const struct usva_domain *dom, const char *fn)
+{
+	int rc;
+
+	if (dev == NULL)
+		return -EINVAL;
+	rc = check_domain(dev, dom, fn);
+	if (rc == 0)
+		rc = check_pasid(dev, pasid, fn);
+	return rc;
+}
+
 int
 usva_iommu_attach(struct usva_iommu_dev *dev, uint32_t pasid,
 		  struct usva_domain *dom)
@@ -835,14 +850,10 @@ usva_iommu_attach(struct usva_iommu_dev *dev, uint32_t pasid,
 	struct usva_attach *a;
 	int rc;
 
-	if (dev == NULL)
-		return -EINVAL;
-	iommu = dev->iommu;
-	rc = check_domain(dev, dom, "usva_iommu_attach");
-	if (rc == 0)
-		rc = check_pasid(dev, pasid, "usva_iommu_attach");
+	rc = check_target(dev, pasid, dom, "usva_iommu_attach");
 	if (rc)
 		return rc;
+	iommu = dev->iommu;
 	a = usva_zmalloc(sizeof(*a));
 	if (a == NULL)
 		return -ENOMEM;
@@ -889,14 +900,10 @@ usva_iommu_replace(struct usva_iommu_dev *dev, uint32_t pasid,
 	struct usva_attach *a;
 	int rc;
 
-	if (dev == NULL)
-		return -EINVAL;
-	iommu = dev->iommu;
-	rc = check_domain(dev, dom, "usva_iommu_replace");
-	if (rc == 0)
-		rc = check_pasid(dev, pasid, "usva_iommu_replace");
+	rc = check_target(dev, pasid, dom, "usva_iommu_replace");
 	if (rc)
 		return rc;
+	iommu = dev->iommu;
 	pthread_mutex_lock(&iommu->lock);
 	pthread_mutex_lock(&dev->lock);
 	a = attach_find(dev, pasid);
