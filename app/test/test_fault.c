@@ -1099,6 +1099,72 @@ out:
 	return ret;
 }
 
+/*
+ * The emu PRQ interrupt: arming an empty queue lets the poller sleep, a
+ * request then makes the eventfd readable once, and arming with requests
+ * queued says "poll instead". Then a service in interrupt mode, asleep on
+ * it, answers requests that arrive while it sleeps.
+ */
+USVA_TEST(fast, fault_interrupt_mode)
+{
+	struct usva_fault_config cfg = {
+		.size = sizeof(cfg), .flags = USVA_FAULT_F_INTERRUPT,
+		.nr_lcores = 1, .lcores = { worker_lcore() },
+	};
+	struct usva_emu_prg_resp r[MAX_RESP];
+	struct usva_page_req req;
+	struct usva_page_resp resp;
+	struct pollfd pfd;
+	uint16_t id;
+	struct fx f;
+	unsigned int n;
+	int ret = TEST_FAILED;
+
+	if (worker_lcore() >= RTE_MAX_LCORE)
+		TEST_SKIP("needs a worker lcore (run with -l 0-1)");
+	FX_OK(fx_open(&f, "flavour=vtd,prq_depth=64", 32));
+	id = usva_iommu_id(f.iommu);
+	pfd.fd = usva_iommu_prq_fd(f.iommu);
+	pfd.events = POLLIN;
+	TEST_ASSERT_GOTO(pfd.fd >= 0, out, "emu has a PRQ eventfd");
+	TEST_ASSERT_EQ_GOTO(usva_iommu_prq_arm(id), 0, "empty queue: armed");
+	TEST_ASSERT_EQ_GOTO(poll(&pfd, 1, 0), 0, "no interrupt yet");
+	RAISE(&f, ANON_BASE, 1, RW, true);
+	TEST_ASSERT_EQ_GOTO(poll(&pfd, 1, 0), 1, "interrupt on the request");
+	TEST_ASSERT_EQ_GOTO(usva_iommu_prq_arm(id), 1, "queued: poll, not sleep");
+	TEST_ASSERT_EQ_GOTO(usva_iommu_prq_poll(id, &req, 1), 1, "the request");
+	resp = (struct usva_page_resp){ .dev_id = req.dev_id,
+		.pasid = req.pasid, .grpid = req.grpid, .cookie = req.cookie,
+		.code = USVA_PAGE_RESP_INVALID, .flags = USVA_PREQ_F_PASID };
+	TEST_ASSERT_EQ_GOTO(usva_iommu_page_respond(id, &resp, 1), 1, "respond");
+	TEST_ASSERT_EQ_GOTO(usva_emu_dev_responses(f.dev, r, MAX_RESP), 1,
+			    "one response");
+	/* Disarmed by the interrupt: a second request signals nothing. */
+	TEST_ASSERT_EQ_GOTO(usva_iommu_prq_arm(id), 0, "re-armed");
+
+	TEST_ASSERT_OK_GOTO(usva_fault_service_create(&cfg, &f.svc));
+	TEST_ASSERT_OK_GOTO(usva_fault_service_add_iommu(f.svc, f.iommu));
+	FX_OK(fx_anon(&f, ANON_BASE, 16 * SZ_4K));
+	FX_OK(fx_register(&f, f.pager));
+	TEST_ASSERT_OK_GOTO(usva_fault_service_start(f.svc));
+	f.started = true;
+	for (unsigned int i = 0; i < 4; i++) {
+		/* Long enough for the slot to spin out and sleep. */
+		rte_delay_us_sleep(20000);
+		RAISE(&f, ANON_BASE + i * SZ_4K, 2 + i, RW, true);
+		n = collect(&f, r, MAX_RESP, 1, 2000);
+		TEST_ASSERT_EQ_GOTO(n, 1, "answered while the service slept");
+		EXPECT_RESP(r, n, f.pasid, 2 + i, USVA_PAGE_RESP_SUCCESS);
+	}
+	TEST_ASSERT_OK_GOTO(usva_fault_service_stop(f.svc));
+	f.started = false;
+	ret = TEST_SUCCESS;
+out:
+	if (fx_close(&f) != TEST_SUCCESS)
+		ret = TEST_FAILED;
+	return ret;
+}
+
 /* ==== pagers ============================================================== */
 
 USVA_TEST(fast, fault_anon_4k)

@@ -759,18 +759,25 @@ epoll_setup(struct usva_fault_service *svc, struct fault_slot *s)
 	int fd;
 
 	s->epfd = -1;
+	s->prq_irq = false;
 	if (!svc->interrupt)
 		return;
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->epfd < 0)
+		return;
+	s->prq_irq = s->nr_queues > 0;
 	for (q = 0; q < s->nr_queues; q++) {
-		fd = usva_iommu_event_fd(svc->iommus[s->queues[q]]);
-		if (fd < 0)
-			continue;
-		if (s->epfd < 0)
-			s->epfd = epoll_create1(EPOLL_CLOEXEC);
-		if (s->epfd < 0)
-			return;
+		struct usva_iommu *iommu = svc->iommus[s->queues[q]];
+
 		ev.data.u32 = s->queues[q];
-		epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
+		fd = usva_iommu_event_fd(iommu);
+		if (fd >= 0)
+			epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
+		/* Page requests wake the slot only if every queue can
+		 * raise an interrupt; else it falls back to a back-off. */
+		fd = usva_iommu_prq_fd(iommu);
+		if (fd < 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
+			s->prq_irq = false;
 	}
 }
 

@@ -321,6 +321,7 @@ struct fault_slot {
 	struct fault_group *groups;	/* this slot's group table */
 	uint32_t gmask;			/* table size - 1 */
 	int epfd;			/* interrupt mode, -1: none */
+	bool prq_irq;			/* every queue has a PRQ interrupt */
 
 	/* Working state: W: the slot's thread only. */
 	uint64_t now;			/* TSC, refreshed per step */

@@ -1521,11 +1521,23 @@ fault_slot_iteration(struct fault_slot *s)
 	return work;
 }
 
-/* Interrupt mode, after an idle iteration: spin a while, then sleep with
- * an increasing back-off (10 us .. 1 ms). There is no page-request eventfd
- * (the backends signal only unrecoverable events), so page requests are
- * noticed at the next wake-up: up to 1 ms of added latency at low rates.
- * Unrecoverable events wake the slot at once through epoll. */
+/* Arm every queue's page-request interrupt. @return true if the slot may
+ * sleep: nothing arrived before arming. */
+static bool
+prq_arm_all(struct fault_slot *s)
+{
+	for (uint32_t q = 0; q < s->nr_queues; q++)
+		if (usva_iommu_prq_arm(s->queues[q]) != 0)
+			return false;
+	return true;
+}
+
+/* Interrupt mode, after an idle iteration: spin a while, then sleep. With
+ * a page-request interrupt on every queue (the emu PRQ has one, as VT-d
+ * does), arm them and sleep in epoll until a request, an unrecoverable
+ * event or a 1 ms tick (group timeouts, async completions) wakes the slot. Otherwise sleep
+ * with an increasing back-off (10 us .. 1 ms): page requests are then
+ * noticed at the next wake-up, up to 1 ms of added latency at low rates. */
 void
 fault_slot_idle(struct fault_slot *s)
 {
@@ -1535,6 +1547,14 @@ fault_slot_idle(struct fault_slot *s)
 
 	if (!svc->interrupt || ++s->idle < IDLE_SPINS) {
 		rte_pause();
+		return;
+	}
+	if (s->prq_irq && s->epfd >= 0) {
+		if (!prq_arm_all(s))
+			return;
+		rte_rcu_qsbr_thread_offline(svc->rcu, s->idx);
+		epoll_wait(s->epfd, ev, RTE_DIM(ev), 1);
+		rte_rcu_qsbr_thread_online(svc->rcu, s->idx);
 		return;
 	}
 	s->sleep_ns = s->sleep_ns == 0 ? SLEEP_MIN_NS :

@@ -1061,6 +1061,14 @@ usva_iommu_event_fd(struct usva_iommu *iommu)
 }
 
 int
+usva_iommu_prq_fd(struct usva_iommu *iommu)
+{
+	if (iommu->ops->prq_fd == NULL)
+		return -EOPNOTSUPP;
+	return iommu->ops->prq_fd(iommu);
+}
+
+int
 usva_iommu_events_read(struct usva_iommu *iommu, struct usva_iommu_event *ev,
 		       unsigned int n)
 {

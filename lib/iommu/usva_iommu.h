@@ -332,6 +332,14 @@ struct usva_iommu_event {
 int usva_iommu_event_fd(struct usva_iommu *iommu);
 
 /**
+ * An eventfd the instance writes when a page request is queued while its
+ * interrupt is armed (usva_iommu_prq_arm()): what an idle fault service
+ * sleeps on instead of spinning. Owned by the instance.
+ * @return the fd, or -EOPNOTSUPP (no page-request interrupt).
+ */
+int usva_iommu_prq_fd(struct usva_iommu *iommu);
+
+/**
  * Take up to @p n queued events, oldest first.
  * @return the number taken (0..n). Events lost to a full ring are counted
  *         in the stats (events_lost).

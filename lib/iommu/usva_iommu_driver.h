@@ -153,6 +153,8 @@ struct usva_iommu_ops {
 
 	/** Unrecoverable events; NULL: not supported. */
 	int (*event_fd)(struct usva_iommu *iommu);
+	/** Page-request interrupt eventfd; NULL: none (see prq_arm). */
+	int (*prq_fd)(struct usva_iommu *iommu);
 	int (*events_read)(struct usva_iommu *iommu,
 			   struct usva_iommu_event *ev, unsigned int n);
 

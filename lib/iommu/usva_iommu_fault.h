@@ -19,6 +19,7 @@
 #ifndef USVA_IOMMU_FAULT_H
 #define USVA_IOMMU_FAULT_H
 
+#include <errno.h>
 #include <stdint.h>
 
 #include <rte_branch_prediction.h>
@@ -78,6 +79,7 @@ struct usva_iommu_fp_ops {
 			     uint16_t n);
 	uint16_t (*page_respond)(void *ctx, const struct usva_page_resp *resp,
 				 uint16_t n);
+	int (*prq_arm)(void *ctx);	/* NULL: no page-request interrupt */
 } __rte_cache_aligned;
 
 extern struct usva_iommu_fp_ops usva_iommu_fp[USVA_IOMMU_MAX];
@@ -119,6 +121,24 @@ usva_iommu_page_respond(uint16_t id, const struct usva_page_resp *resp,
 		return 0;
 #endif
 	return fp->page_respond(fp->ctx, resp, n);
+}
+
+/**
+ * Arm instance @p id's page-request interrupt before sleeping on its
+ * usva_iommu_prq_fd(): the next request queued writes the eventfd once.
+ * Call it from the queue's one poller, then check the result: requests
+ * that arrived before arming are not signalled.
+ * @return 0 armed (sleep); 1 requests are queued (poll, do not sleep);
+ *         -ENOTSUP the backend has no page-request interrupt.
+ */
+static inline int
+usva_iommu_prq_arm(uint16_t id)
+{
+	struct usva_iommu_fp_ops *fp = &usva_iommu_fp[id];
+
+	if (fp->prq_arm == NULL)
+		return -ENOTSUP;
+	return fp->prq_arm(fp->ctx);
 }
 
 #ifdef __cplusplus

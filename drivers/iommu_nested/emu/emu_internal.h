@@ -377,6 +377,8 @@ struct emu {
 
 	/* Page requests. */
 	struct rte_ring *prq;		/* MP (devices) / SC (prq_poll) */
+	int prq_fd;			/* immutable: page-request interrupt */
+	uint32_t prq_armed;		/* atomic: the poller sleeps on prq_fd */
 	uint64_t prq_ovf_event_tsc;	/* atomic: last overflow event */
 
 	/* Unrecoverable events. */
@@ -508,6 +510,11 @@ void emu_rcu_synchronize(struct emu *e);
  */
 void emu_for_each_dev(struct emu *e, void (*fn)(struct emu_dev *ed, void *arg),
 		      void *arg);
+/* Page-request interrupt (emu_prq.c). */
+int emu_prq_arm(void *ctx);
+void emu_prq_signal(struct emu *e);
+int emu_prq_fd(struct usva_iommu *iommu);
+
 /* emu_for_each_dev() callback: PASID-cache entries of domain id *did. */
 void emu_pc_inval_did_cb(struct emu_dev *ed, void *did);
 

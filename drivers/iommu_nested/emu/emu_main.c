@@ -419,6 +419,9 @@ emu_free_all(struct emu *e)
 	if (e->event_fd >= 0)
 		close(e->event_fd);
 	e->event_fd = -1;
+	if (e->prq_fd >= 0)
+		close(e->prq_fd);
+	e->prq_fd = -1;
 	usva_free(e->events);
 	e->events = NULL;
 	usva_free(e->prq);
@@ -442,6 +445,7 @@ emu_open(struct usva_iommu *iommu, const char *params)
 	/* lib/iommu sets the flags before open; they never change. */
 	e->strict = (iommu->flags & USVA_IOMMU_F_STRICT) != 0;
 	e->event_fd = -1;
+	e->prq_fd = -1;
 	rte_rwlock_init(&e->rcu_foreign);
 	rte_spinlock_init(&e->s2_lock);
 	rte_spinlock_init(&e->devs_lock);
@@ -493,12 +497,25 @@ emu_open(struct usva_iommu *iommu, const char *params)
 		goto err;
 	}
 
+	/* The PRQ's interrupt, as VT-d raises one when requests arrive. */
+	if (usva_fail_point("emu_open_prq_eventfd")) {
+		rc = -EMFILE;
+		goto err;
+	}
+	e->prq_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (e->prq_fd < 0) {
+		rc = -errno;
+		EMU_LOG(ERR, "PRQ eventfd: %s", strerror(errno));
+		goto err;
+	}
+
 	emu_fill_caps(iommu, &e->p);
 	emu_fill_ranges(iommu, &e->p);
 	usva_iommu_fp[iommu->id] = (struct usva_iommu_fp_ops){
 		.ctx = e,
 		.prq_poll = emu_prq_poll,
 		.page_respond = emu_page_respond,
+		.prq_arm = emu_prq_arm,
 	};
 	EMU_LOG(DEBUG, "instance %u: %s, aw %u, IOTLB %ux%u, PRQ %u%s",
 		iommu->id, e->p.flavour == EMU_FLAVOUR_VTD ? "vtd" : "smmuv3",
@@ -584,6 +601,7 @@ const struct usva_iommu_ops emu_ops = {
 	.detach = emu_detach,
 	.invalidate = emu_invalidate,
 	.event_fd = emu_event_fd,
+	.prq_fd = emu_prq_fd,
 	.events_read = emu_events_read,
 	.stats = emu_stats,
 };

@@ -35,6 +35,7 @@
  * FAILURE response.
  */
 #include <errno.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -378,6 +379,7 @@ usva_emu_page_request(struct usva_iommu_dev *dev,
 	if (rte_ring_mp_enqueue_elem(e->prq, &el, sizeof(el)) == 0) {
 		rte_spinlock_unlock(&ed->grp_lock);
 		emu_stat_inc(e, EMU_ST_PAGE_REQUESTS);
+		emu_prq_signal(e);
 		return 0;
 	}
 	/* Queue full: the request is lost. A group's last request is
@@ -594,4 +596,52 @@ emu_page_respond(void *ctx, const struct usva_page_resp *resp, uint16_t n)
 	if (ok)
 		emu_stat_add(e, EMU_ST_RESPONSES, ok);
 	return n;
+}
+
+/* ---- page-request interrupt ----------------------------------------------------- */
+
+/*
+ * The poller arms, then looks at the queue; a device enqueues, then looks
+ * at the arm flag. The full fences on both sides (Dekker) make sure one of
+ * them sees the other: either the poller finds the request and does not
+ * sleep, or the device finds the flag and writes the eventfd. The write is
+ * the model's interrupt: one syscall per wake-up, none while the poller
+ * is busy (not armed).
+ */
+void
+emu_prq_signal(struct emu *e)
+{
+	uint64_t one = 1;
+	ssize_t w;
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&e->prq_armed, __ATOMIC_RELAXED) == 0 ||
+	    __atomic_exchange_n(&e->prq_armed, 0, __ATOMIC_ACQ_REL) == 0)
+		return;
+	w = write(e->prq_fd, &one, sizeof(one));
+	RTE_SET_USED(w);	/* EAGAIN: the counter is already non-zero */
+}
+
+int
+emu_prq_arm(void *ctx)
+{
+	struct emu *e = ctx;
+	uint64_t v;
+	ssize_t r;
+
+	/* Consume an old wake-up so the next one is a fresh edge. */
+	r = read(e->prq_fd, &v, sizeof(v));
+	RTE_SET_USED(r);
+	__atomic_store_n(&e->prq_armed, 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (rte_ring_count(e->prq) == 0)
+		return 0;
+	__atomic_store_n(&e->prq_armed, 0, __ATOMIC_RELAXED);
+	return 1;
+}
+
+int
+emu_prq_fd(struct usva_iommu *iommu)
+{
+	return emu_of(iommu)->prq_fd;
 }
