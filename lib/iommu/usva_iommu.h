@@ -357,6 +357,8 @@ struct usva_iommu_stats {
 	uint64_t walks;		/**< stage-1 walks done */
 	uint64_t page_requests;	/**< queued for software */
 	uint64_t prq_overflow;	/**< requests that found the queue full */
+	uint64_t prq_irqs;	/**< page-request interrupts raised (an armed
+				 *   poller woken) */
 	uint64_t responses;	/**< accepted page responses */
 	uint64_t responses_dropped; /**< unmatched or stale responses */
 	uint64_t events;	/**< unrecoverable faults raised */

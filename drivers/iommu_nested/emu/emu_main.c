@@ -274,6 +274,7 @@ emu_stats(const struct usva_iommu *iommu, struct usva_iommu_stats *st)
 	st->page_requests = c[EMU_ST_PAGE_REQUESTS];
 	st->prq_overflow = c[EMU_ST_PRQ_OVERFLOW];
 	st->responses = c[EMU_ST_RESPONSES];
+	st->prq_irqs = c[EMU_ST_PRQ_IRQS];
 	st->responses_dropped = c[EMU_ST_RESPONSES_DROPPED];
 	st->events = c[EMU_ST_EVENTS];
 	st->events_lost = c[EMU_ST_EVENTS_LOST];

@@ -620,6 +620,7 @@ emu_prq_signal(struct emu *e)
 		return;
 	w = write(e->prq_fd, &one, sizeof(one));
 	RTE_SET_USED(w);	/* EAGAIN: the counter is already non-zero */
+	emu_stat_inc(e, EMU_ST_PRQ_IRQS);
 }
 
 int
