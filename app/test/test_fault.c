@@ -36,6 +36,7 @@
 #include "usva_pasid.h"
 #include "usva_struct.h"
 #include "test.h"
+#include "app_clock.h"
 
 #define SZ_4K	UINT64_C(0x1000)
 #define SZ_2M	UINT64_C(0x200000)
@@ -53,14 +54,6 @@
 
 #define MAX_RESP 64
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static unsigned int
 worker_lcore(void)
@@ -317,7 +310,7 @@ static unsigned int
 collect(struct fx *f, struct usva_emu_prg_resp *r, unsigned int max,
 	unsigned int want, unsigned int ms)
 {
-	uint64_t end = now_ns() + (uint64_t)ms * 1000000u;
+	uint64_t end = app_now_ns() + (uint64_t)ms * 1000000u;
 	unsigned int got = 0;
 	int n;
 
@@ -327,7 +320,7 @@ collect(struct fx *f, struct usva_emu_prg_resp *r, unsigned int max,
 		n = usva_emu_dev_responses(f->dev, r + got, max - got);
 		if (n > 0)
 			got += n;
-		if (got >= want || got >= max || now_ns() > end)
+		if (got >= want || got >= max || app_now_ns() > end)
 			break;
 		if (n <= 0)
 			rte_delay_us_sleep(20);
@@ -1083,8 +1076,8 @@ USVA_TEST(fast, fault_lifecycle)
 
 	/* Destroy while running with a handler left: stops and unregisters. */
 	TEST_ASSERT_OK_GOTO(usva_fault_service_start(f.svc));
-	end = now_ns() + 1000000;
-	while (now_ns() < end)
+	end = app_now_ns() + 1000000;
+	while (app_now_ns() < end)
 		rte_pause();
 	usva_fault_service_destroy(f.svc);
 	f.svc = NULL;
@@ -2193,11 +2186,11 @@ USVA_TEST(fast, fault_timeout)
 	FX_OK(fx_service(&f, 20000, 0));	/* 20 ms */
 	FX_OK(fx_callback(&f, &c, CB_ASYNC));
 	FX_OK(fx_register(&f, f.pager));
-	t0 = now_ns();
+	t0 = app_now_ns();
 	RAISE(&f, CB_BASE, 1, RW, false);
 	RAISE(&f, CB_BASE + SZ_4K, 1, RW, true);
 	n = collect(&f, r, MAX_RESP, 1, 2000);
-	dt = now_ns() - t0;
+	dt = app_now_ns() - t0;
 	TEST_ASSERT_EQ_GOTO(n, 1, "responses");
 	EXPECT_RESP(r, n, f.pasid, 1, USVA_PAGE_RESP_INVALID);
 	TEST_ASSERT_GOTO(dt >= 20000000, out, "answered after %" PRIu64
@@ -2289,7 +2282,7 @@ USVA_TEST(fast, fault_flood)
 					    "allocations during the flood");
 	}
 	/* Drain. */
-	end = now_ns() + 2000000000ull;
+	end = app_now_ns() + 2000000000ull;
 	for (;;) {
 		int n;
 
@@ -2299,7 +2292,7 @@ USVA_TEST(fast, fault_flood)
 		if (usva_emu_outstanding_groups(f.iommu) == 0 &&
 		    usva_fault_service_poll(f.svc, 0) == 0 && n <= 0)
 			break;
-		if (now_ns() > end)
+		if (app_now_ns() > end)
 			break;
 	}
 	got += collect(&f, r + got, 2 * NGROUPS - got, 0, 0);
@@ -2591,19 +2584,19 @@ perf_round(bool dedicated, double *rate)
 			TEST_ASSERT_EQ_GOTO(raise_pasid(&f, pasid[p], ANON_BASE +
 					    ((uint64_t)p * 512 + j) * SZ_4K, j,
 					    RW, true), 0, "pre-fill");
-	t0 = now_ns();
+	t0 = app_now_ns();
 	if (dedicated) {
 		TEST_ASSERT_OK_GOTO(usva_fault_service_start(f.svc));
 		f.started = true;
 		while (usva_emu_outstanding_groups(f.iommu) != 0 &&
-		       now_ns() - t0 < 10000000000ull)
+		       app_now_ns() - t0 < 10000000000ull)
 			rte_delay_us_sleep(10);
 	} else {
 		while (usva_emu_outstanding_groups(f.iommu) != 0 &&
-		       now_ns() - t0 < 10000000000ull)
+		       app_now_ns() - t0 < 10000000000ull)
 			usva_fault_service_poll(f.svc, 0);
 	}
-	t1 = now_ns();
+	t1 = app_now_ns();
 	if (f.started) {
 		usva_fault_service_stop(f.svc);
 		f.started = false;

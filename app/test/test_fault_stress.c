@@ -41,6 +41,7 @@
 #include "usva_pager_driver.h"
 #include "usva_pasid.h"
 #include "test.h"
+#include "app_clock.h"
 
 #define SZ_4K		UINT64_C(0x1000)
 #define SZ_1G		UINT64_C(0x40000000)
@@ -104,14 +105,6 @@ struct stress {
 	uint32_t seq;
 };
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t
 stamp_of(unsigned int h, unsigned int page)
@@ -277,7 +270,7 @@ raise_group(struct stress *s, unsigned int hi)
 			.flags = USVA_PREQ_F_PRIV_DATA |
 				 (k == g->n - 1u ? USVA_PREQ_F_LAST : 0),
 		};
-		uint64_t end = now_ns() + 2000000000ull;
+		uint64_t end = app_now_ns() + 2000000000ull;
 		int rc;
 
 		for (;;) {
@@ -286,7 +279,7 @@ raise_group(struct stress *s, unsigned int hi)
 				break;
 			s->busy_retries++;
 			drain_all(s);
-			if (now_ns() > end)
+			if (app_now_ns() > end)
 				break;
 			rte_pause();
 		}
@@ -606,8 +599,8 @@ phase_run(struct stress *s, unsigned int ms, uint64_t *anon_pages)
 	TEST_ASSERT_OK(usva_fault_stats(s->svc, -1, &st0));
 	TEST_ASSERT_OK(service_go(s));
 	s->started = true;
-	end = now_ns() + (uint64_t)ms * 1000000u;
-	while (now_ns() < end) {
+	end = app_now_ns() + (uint64_t)ms * 1000000u;
+	while (app_now_ns() < end) {
 		for (int i = 0; i < 16; i++)
 			TEST_ASSERT(raise_group(s, (unsigned int)
 				    (usva_test_rand() % NH)) == 0,
@@ -616,8 +609,8 @@ phase_run(struct stress *s, unsigned int ms, uint64_t *anon_pages)
 		drain_all(s);
 	}
 	/* Wait for the rest. */
-	end = now_ns() + 5000000000ull;
-	while (s->answered < s->groups_raised && now_ns() < end) {
+	end = app_now_ns() + 5000000000ull;
+	while (s->answered < s->groups_raised && app_now_ns() < end) {
 		drain_all(s);
 		rte_pause();
 	}

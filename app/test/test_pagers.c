@@ -28,6 +28,7 @@
 #include "usva_pasid.h"
 #include "usva_struct.h"
 #include "test.h"
+#include "app_clock.h"
 
 #define SZ_4K	UINT64_C(0x1000)
 #define SZ_1M	UINT64_C(0x100000)
@@ -46,14 +47,6 @@
 /* Where the file pager's range lies (stage 1 only; no process memory). */
 #define FILE_VA	(UINT64_C(0x100000000000))
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int
 emu_open(const char *params, struct usva_iommu **out)
@@ -926,7 +919,7 @@ file_new(int fd, struct usva_page_pool *pool, uint32_t depth,
 static struct usva_pager_file_stats
 file_drain(struct usva_pager *p, uint64_t want)
 {
-	uint64_t end = now_ns() + UINT64_C(5000000000);
+	uint64_t end = app_now_ns() + UINT64_C(5000000000);
 	struct usva_pager_file_stats st;
 
 	for (;;) {
@@ -935,7 +928,7 @@ file_drain(struct usva_pager *p, uint64_t want)
 		st = fstats(p);
 		if ((st.completed + st.already_mapped + st.read_errors +
 		     st.map_errors >= want && st.in_flight == 0 &&
-		     st.waiting == 0) || now_ns() > end)
+		     st.waiting == 0) || app_now_ns() > end)
 			return st;
 		usleep(100);
 	}

@@ -95,6 +95,7 @@
 #include "usva_iommu_fault.h"
 #include "usva_page_pool.h"
 #include "usva_pasid.h"
+#include "app_clock.h"
 
 #define SZ_4K		UINT64_C(0x1000)
 #define SZ_2M		UINT64_C(0x200000)
@@ -233,14 +234,6 @@ sched_wait_ns(bool with_main)
 	return sum;
 }
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void
 usage(FILE *f)
@@ -412,7 +405,7 @@ setup_data(struct bench *b)
 	}
 	if (b->o.pager == PAGER_MIRROR) {
 		uint64_t len = b->o.faults * SZ_4K;
-		uint64_t t0 = now_ns();
+		uint64_t t0 = app_now_ns();
 
 		/* The process memory the device shares, touched (with a
 		 * pattern) before timing, as a running application's is. */
@@ -421,7 +414,7 @@ setup_data(struct bench *b)
 			return -ENOMEM;
 		for (uint64_t i = 0; i < len; i += 8)
 			*(uint64_t *)(b->mirror_buf + i) = i * 0x9e3779b97f4a7c15ull;
-		b->setup_pool_ns += now_ns() - t0;
+		b->setup_pool_ns += app_now_ns() - t0;
 	}
 	if (b->o.pager == PAGER_FILE) {
 		char path[] = "/tmp/usva-fault-perf-XXXXXX";
@@ -770,18 +763,18 @@ run(struct bench *b)
 	rc = caches_evict();
 	if (rc)
 		return rc;
-	deadline = now_ns() + 120ull * 1000000000u;
+	deadline = app_now_ns() + 120ull * 1000000000u;
 	b->rq_wait_ns = sched_wait_ns(o->drive != DRIVE_DEDICATED);
 	switch (o->drive) {
 	case DRIVE_DEDICATED:
 		perf_ctl_cmd("enable");
-		t0 = now_ns();
+		t0 = app_now_ns();
 		rc = usva_fault_service_start(b->svc);
 		if (rc)
 			return rc;
-		while (outstanding(b) != 0 && now_ns() < deadline)
+		while (outstanding(b) != 0 && app_now_ns() < deadline)
 			rte_delay_us_sleep(10);
-		t1 = now_ns();
+		t1 = app_now_ns();
 		perf_ctl_cmd("disable");
 		usva_fault_service_stop(b->svc);
 		break;
@@ -805,16 +798,16 @@ run(struct bench *b)
 		if (rc)
 			return rc;
 		perf_ctl_cmd("enable");
-		t0 = now_ns();
+		t0 = app_now_ns();
 		for (unsigned int i = 0; i < nw; i++)
 			rte_service_lcore_start(lc[i]);
 		for (unsigned int it = 0;; it++) {
 			rte_service_run_iter_on_app_lcore((uint32_t)id0, 1);
 			if ((it & 255) == 0 && (outstanding(b) == 0 ||
-					       now_ns() > deadline))
+					       app_now_ns() > deadline))
 				break;
 		}
-		t1 = now_ns();
+		t1 = app_now_ns();
 		perf_ctl_cmd("disable");
 		usva_fault_service_stop(b->svc);
 		for (unsigned int i = 0; i < nw; i++) {
@@ -831,7 +824,7 @@ run(struct bench *b)
 
 		poll_stop = false;
 		perf_ctl_cmd("enable");
-		t0 = now_ns();
+		t0 = app_now_ns();
 		for (unsigned int s = 1; s < o->lcores; s++, nw++) {
 			pa[s] = (struct poll_arg){ .svc = b->svc, .slot = s };
 			lc[nw] = w;
@@ -841,10 +834,10 @@ run(struct bench *b)
 		for (unsigned int it = 0;; it++) {
 			usva_fault_service_poll(b->svc, 0);
 			if ((it & 255) == 0 && (outstanding(b) == 0 ||
-					       now_ns() > deadline))
+					       app_now_ns() > deadline))
 				break;
 		}
-		t1 = now_ns();
+		t1 = app_now_ns();
 		perf_ctl_cmd("disable");
 		poll_stop = true;
 		for (unsigned int i = 0; i < nw; i++)
@@ -1133,9 +1126,9 @@ main(int argc, char **argv)
 			fprintf(stderr, "usva-fault-perf: %s: %s\n",
 				b->o.perf_ctl, strerror(errno));
 	}
-	t0 = now_ns();
+	t0 = app_now_ns();
 	rc = setup(b);
-	b->setup_ns = now_ns() - t0;
+	b->setup_ns = app_now_ns() - t0;
 	if (rc == 0)
 		rc = run(b);
 	if (rc == 0) {

@@ -62,6 +62,7 @@
 #include "usva_iommu.h"
 #include "usva_page_pool.h"
 #include "usva_pasid.h"
+#include "app_clock.h"
 
 #define SZ_4K		UINT64_C(0x1000)
 #define SZ_2M		UINT64_C(0x200000)
@@ -111,14 +112,6 @@ struct bench {
 	struct result r[NWAYS];
 };
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void
 usage(FILE *f)
@@ -272,7 +265,7 @@ warm_va(const struct bench *b, uint64_t i)
 static int
 prepare(struct bench *b, struct usva_as *as, struct result *r)
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0 = app_now_ns();
 	uint64_t n = RTE_MIN(b->o.warm, b->o.size / SZ_4K);
 	uint64_t oa = RTE_ALIGN_CEIL((uint64_t)(uintptr_t)b->mem, SZ_2M);
 	int rc;
@@ -284,7 +277,7 @@ prepare(struct bench *b, struct usva_as *as, struct result *r)
 		rc = usva_emu_translate(b->dev, b->pasid, warm_va(b, i),
 					USVA_ACCESS_READ, &x);
 	}
-	r->setup_ns = now_ns() - t0;
+	r->setup_ns = app_now_ns() - t0;
 	return rc;
 }
 
@@ -399,9 +392,9 @@ run_way(struct bench *b, enum way w)
 	if (rc)
 		goto out;
 	usva_iommu_stats(b->iommu, &s0);
-	t0 = now_ns();
+	t0 = app_now_ns();
 	rc = batch ? unmap_batched(b, batch) : unmap_per_page(b, as);
-	r->ns = now_ns() - t0;
+	r->ns = app_now_ns() - t0;
 	usva_iommu_stats(b->iommu, &s1);
 	if (rc)
 		goto out;
