@@ -319,7 +319,12 @@ USVA_TEST(fast, iommu_config_open)
 		{ "strict", USVA_IOMMU_F_STRICT, "emu", P_VTD, -1, 0 },
 		{ "every key", 0, "emu", "flavour=vtd,aw=48,iotlb_sets=8,"
 		  "iotlb_ways=2,devtlb_entries=16,pasid_cache_entries=8,"
-		  "prq_depth=64,event_depth=64,pasid_width=16", -1, 0 },
+		  "prq_depth=64,event_depth=64,pasid_width=16,inval_wait_ns=0,"
+		  "ats_inval_ns=0", -1, 0 },
+		{ "modelled invalidation latency", 0, "emu",
+		  "inval_wait_ns=500,ats_inval_ns=1000000", -1, 0 },
+		{ "invalidation latency beyond 1 ms", 0, "emu",
+		  "inval_wait_ns=1000001", -1, EINVAL },
 		{ "unknown flag 1", 1u << 1, "emu", NULL, -1, EOPNOTSUPP },
 		{ "unknown flag 31", 1u << 31, "emu", NULL, -1, EOPNOTSUPP },
 		{ "reserved[0]", 0, "emu", NULL, 0, EINVAL },

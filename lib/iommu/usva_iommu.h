@@ -47,7 +47,10 @@ struct usva_iommu_config {
 	/**
 	 * Backend options, "key=value,key=value". emu: flavour=vtd|smmuv3,
 	 * aw=\<IOVA bits\>, iotlb_sets, iotlb_ways, devtlb_entries,
-	 * pasid_cache_entries, prq_depth, event_depth, pasid_width.
+	 * pasid_cache_entries, prq_depth, event_depth, pasid_width,
+	 * inval_wait_ns and ats_inval_ns (modelled completion latency of an
+	 * invalidation call, and its extra when it names a device TLB;
+	 * 0: instant).
 	 * Unknown keys are -EINVAL.
 	 */
 	const char *params;

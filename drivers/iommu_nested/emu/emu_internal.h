@@ -95,6 +95,12 @@ struct emu_params {
 	uint32_t prq_depth;
 	uint32_t event_depth;
 	uint32_t pasid_width;
+	/* Modelled completion latency of one invalidation call: the wait
+	 * descriptor (VT-d) or CMD_SYNC (SMMUv3) round trip, and the ATS
+	 * invalidate request/completion round trip added when the call
+	 * names a device TLB. See emu_inval.c. */
+	uint32_t inval_wait_ns;
+	uint32_t ats_inval_ns;
 };
 
 /* ---- per-lcore counters ---------------------------------------------------- */

@@ -21,11 +21,24 @@
  * ran has finished (emu_rcu_synchronize()), as an invalidation wait
  * descriptor completes after the walks and ATS requests before it.
  *
+ * Hardware takes time to complete a call, however little it names: the
+ * wait descriptor (VT-d) or CMD_SYNC (SMMUv3) makes a round trip through
+ * the invalidation queue, and device-TLB entries an ATS invalidate request
+ * and completion over the link. The model charges it per call, not per
+ * entry (hardware pipelines the entries before the wait): a call returns no
+ * earlier than inval_wait_ns after it began, plus ats_inval_ns if it named
+ * a device TLB. Both are open() parameters, 0 by default (an instant
+ * queue); the invalidation benchmark sets them to compare batching
+ * strategies under a hardware-like cost. The caller polls, as a driver
+ * polls the wait descriptor's status word: nothing sleeps.
+ *
  * usva_emu_inval_fail_nth() makes the nth entry executed from then on fail
  * (once) with the given errno: it removes nothing, the entries after it are
  * not attempted, and the call returns how many were done.
  */
 #include <errno.h>
+
+#include <rte_cycles.h>
 
 #include "emu_internal.h"
 
@@ -92,6 +105,20 @@ inval_pasid(struct emu *e, const struct usva_inval_entry *en)
 		emu_pc_inval(ed, en->pasid, false);
 }
 
+/* Busy-wait until the modelled completion time of a call begun at @start. */
+static void
+inval_wait_completion(const struct emu *e, uint64_t start, bool devtlb)
+{
+	uint64_t ns = e->p.inval_wait_ns + (devtlb ? e->p.ats_inval_ns : 0);
+	uint64_t end;
+
+	if (ns == 0)
+		return;
+	end = start + ns * rte_get_tsc_hz() / 1000000000u;
+	while (rte_get_tsc_cycles() < end)
+		rte_pause();
+}
+
 /* True if the entry about to run is the injected failure. inval_lock. */
 static bool
 inval_inject(struct emu *e, int32_t *err)
@@ -110,7 +137,9 @@ emu_invalidate(struct usva_iommu *iommu, const struct usva_inval_entry *en,
 	       uint32_t n, int32_t *status)
 {
 	struct emu *e = emu_of(iommu);
+	uint64_t start = rte_get_tsc_cycles();
 	uint32_t i, done = 0;
+	bool devtlb = false;
 	int32_t err;
 
 	emu_stat_inc(e, EMU_ST_INVAL_CALLS);
@@ -125,6 +154,7 @@ emu_invalidate(struct usva_iommu *iommu, const struct usva_inval_entry *en,
 			break;
 		}
 		emu_gen_bump(e);
+		devtlb |= (en[i].caches & USVA_INVAL_DEVTLB) != 0;
 		if (en[i].granule == USVA_INVAL_DOMAIN)
 			inval_domain(e, &en[i]);
 		else
@@ -140,6 +170,7 @@ emu_invalidate(struct usva_iommu *iommu, const struct usva_inval_entry *en,
 	 * software may reuse the table pages and memory they named. */
 	if (done)
 		emu_rcu_synchronize(e);
+	inval_wait_completion(e, start, devtlb);
 	for (i = done + 1; status != NULL && i < n; i++)
 		status[i] = USVA_INVAL_NOT_ATTEMPTED;
 	if (done)

@@ -49,6 +49,8 @@ static const struct emu_key emu_keys[] = {
 	EMU_KEY_U(prq_depth, 1, 1u << 20, false),
 	EMU_KEY_U(event_depth, 1, 1u << 20, false),
 	EMU_KEY_U(pasid_width, 1, USVA_MAX_PASID_WIDTH, false),
+	EMU_KEY_U(inval_wait_ns, 0, 1000000, false),
+	EMU_KEY_U(ats_inval_ns, 0, 1000000, false),
 };
 
 static void
@@ -63,6 +65,9 @@ emu_params_default(struct emu_params *p)
 	p->prq_depth = USVA_DEFAULT_PRQ_DEPTH;
 	p->event_depth = 256;
 	p->pasid_width = RTE_MIN(20, USVA_MAX_PASID_WIDTH);
+	/* An instant queue: tests and the fault path pay only software. */
+	p->inval_wait_ns = 0;
+	p->ats_inval_ns = 0;
 }
 
 static int
