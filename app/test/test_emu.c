@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -3365,4 +3366,98 @@ USVA_TEST(perf, emu_translate_rate)
 	TEST_ASSERT(rate_one("flavour=vtd") == TEST_SUCCESS, "vtd");
 	TEST_ASSERT(rate_one("flavour=smmuv3") == TEST_SUCCESS, "smmuv3");
 	return TEST_SUCCESS;
+}
+
+/* ---- DMA sections ------------------------------------------------------------- */
+
+struct section_run {
+	struct usva_iommu_dev *dev;
+	uint32_t inside;	/* worker: its section is open */
+	uint32_t unmapping;	/* main: about to unmap */
+	uint32_t ended;		/* worker: about to close the section */
+	int begin_rc;
+	int nested_rc;
+};
+
+/* Worker: open a section (nested once), hold it until the main lcore is
+ * in its unmap and a while after, then say so and close it. */
+static int
+section_worker(void *arg)
+{
+	struct section_run *r = arg;
+	uint64_t spin;
+
+	r->begin_rc = usva_emu_dma_begin(r->dev);
+	if (r->begin_rc)
+		return 0;
+	r->nested_rc = usva_emu_dma_begin(r->dev);
+	if (r->nested_rc == 0)
+		usva_emu_dma_end(r->dev);	/* the outer one stays open */
+	/* Release: pairs with the main lcore's acquire. */
+	__atomic_store_n(&r->inside, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&r->unmapping, __ATOMIC_ACQUIRE))
+		rte_pause();
+	/* Long enough that an unmap that did not wait would be back. */
+	for (spin = 0; spin < 2000000; spin++)
+		rte_pause();
+	__atomic_store_n(&r->ended, 1, __ATOMIC_RELEASE);
+	usva_emu_dma_end(r->dev);
+	return 0;
+}
+
+static void *
+section_foreign(void *arg)
+{
+	struct section_run *r = arg;
+
+	r->begin_rc = usva_emu_dma_begin(r->dev);
+	return NULL;
+}
+
+/*
+ * A stage-2 unmap returns only after a DMA section open when it began has
+ * closed (the host pointers a device copies through stay valid); sections
+ * nest; a thread without an lcore id cannot open one.
+ */
+USVA_TEST(fast, emu_dma_section_holds_unmap)
+{
+	struct section_run r = { 0 };
+	unsigned int worker = rte_get_next_lcore(-1, 1, 0);
+	struct env e;
+	pthread_t th;
+	uint8_t *mem;
+	int d, ret = TEST_FAILED;
+	bool launched = false;
+
+	TEST_ASSERT(worker < RTE_MAX_LCORE, "needs a worker lcore");
+	CHK_OK(env_open(&e, P_VTD, 0));
+	d = env_dev(&e, 0, 0);
+	CHK(d >= 0, "device: %d", d);
+	r.dev = e.dev[d];
+	mem = env_mem(&e, 16 * SZ_4K, SZ_4K, 0, true);
+	CHK(mem != NULL, "mmap");
+	CHK_OK(env_s2(&e, mem, 16 * SZ_4K, S2_RW));
+	CHK_ERR(usva_emu_dma_begin(NULL), ENODEV);
+	CHK(pthread_create(&th, NULL, section_foreign, &r) == 0, "thread");
+	pthread_join(th, NULL);
+	CHK(r.begin_rc == -EPERM, "begin without an lcore id: %d", r.begin_rc);
+	CHK(rte_eal_remote_launch(section_worker, &r, worker) == 0, "launch");
+	launched = true;
+	while (!__atomic_load_n(&r.inside, __ATOMIC_ACQUIRE) &&
+	       rte_eal_get_lcore_state(worker) != WAIT)
+		rte_pause();
+	CHK(r.begin_rc == 0 && r.nested_rc == 0, "begin %d, nested %d",
+	    r.begin_rc, r.nested_rc);
+	__atomic_store_n(&r.unmapping, 1, __ATOMIC_RELEASE);
+	CHK_OK(env_s2_unmap(&e, mem));
+	/* Acquire: pairs with the worker's release before it closed. */
+	CHK(__atomic_load_n(&r.ended, __ATOMIC_ACQUIRE) == 1,
+	    "the unmap returned while a DMA section was open");
+	ret = TEST_SUCCESS;
+out:
+	if (launched) {
+		__atomic_store_n(&r.unmapping, 1, __ATOMIC_RELEASE);
+		rte_eal_wait_lcore(worker);
+	}
+	return env_fini(&e, ret);
 }

@@ -544,6 +544,13 @@ usva_emu_dma_poll(int16_t dev_id)
 
 	if (ed == NULL)
 		return -EINVAL;
+	/* Its copies run in DMA sections of the emu IOMMU, which need an
+	 * lcore id (usva_emu_dma_begin()). */
+	if (rte_lcore_id() >= RTE_MAX_LCORE) {
+		EDMA_LOG(ERR, "usva_emu_dma_poll: the calling thread has no "
+			 "lcore id (register it with rte_thread_register())");
+		return -EPERM;
+	}
 	/* Relaxed: only decides whether to compete for the lock. */
 	if (__atomic_load_n(&ed->launched, __ATOMIC_RELAXED))
 		return -EBUSY;

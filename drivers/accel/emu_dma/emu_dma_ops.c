@@ -350,8 +350,8 @@ prefetch(struct emu_dma *ed, struct edma_job *j, uint64_t budget)
  * EDMA_STEP_END (status and result in j->cpl; bytes are the caller's) or
  * EDMA_STEP_FAULT (j->f_addr, j->f_access).
  */
-int
-emu_dma_op_step(struct emu_dma *ed, struct edma_job *j)
+static int
+op_step(struct emu_dma *ed, struct edma_job *j)
 {
 	switch (j->opcode) {
 	case USVA_DMA_OP_COPY:
@@ -374,6 +374,25 @@ emu_dma_op_step(struct emu_dma *ed, struct edma_job *j)
 	}
 }
 
+/*
+ * The copies run inside a DMA section of the emu IOMMU: the host pointers
+ * the translations gave stay valid until it ends, as an invalidation or a
+ * stage-2 unmap waits for the DMA in flight. Page requests are raised after
+ * it (emu_dma_fault.c). Without an lcore id there is no section to open:
+ * usva_emu_dma_poll() refuses such threads, and only a control call made
+ * from one runs a step without it.
+ */
+int
+emu_dma_op_step(struct emu_dma *ed, struct edma_job *j)
+{
+	bool in = usva_emu_dma_begin(ed->iodev) == 0;
+	int rc = op_step(ed, j);
+
+	if (in)
+		usva_emu_dma_end(ed->iodev);
+	return rc;
+}
+
 /* ---- completion record ---------------------------------------------------------- */
 
 /*
@@ -381,8 +400,8 @@ emu_dma_op_step(struct emu_dma *ed, struct edma_job *j)
  * status byte with USVA_DMA_CR_DONE. @return 0; EDMA_STEP_FAULT (recoverable,
  * j->f_addr set); -EIO (lost: translation error).
  */
-int
-emu_dma_cr_write(struct emu_dma *ed, struct edma_job *j)
+static int
+cr_write(struct emu_dma *ed, struct edma_job *j)
 {
 	struct usva_dma_cr cr;
 	struct usva_emu_xlate x;
@@ -412,4 +431,16 @@ emu_dma_cr_write(struct emu_dma *ed, struct edma_job *j)
 	__atomic_store_n(host, (uint8_t)(USVA_DMA_CR_DONE | j->cpl.status),
 			 __ATOMIC_RELEASE);
 	return 0;
+}
+
+/* In a DMA section, as emu_dma_op_step(). */
+int
+emu_dma_cr_write(struct emu_dma *ed, struct edma_job *j)
+{
+	bool in = usva_emu_dma_begin(ed->iodev) == 0;
+	int rc = cr_write(ed, j);
+
+	if (in)
+		usva_emu_dma_end(ed->iodev);
+	return rc;
 }

@@ -91,7 +91,9 @@ int usva_emu_dma_halt(int16_t dev_id);
  * fetch submitted operations, run or resume what it can.
  * @return operations completed plus responses taken (0: idle, or another
  *         thread runs an iteration or a control call now); -EINVAL (not
- *         an emu-dma device); -EBUSY (launched).
+ *         an emu-dma device); -EBUSY (launched); -EPERM (the calling
+ *         thread has no lcore id: the engine's copies run in DMA sections
+ *         of the emu IOMMU, usva_emu_dma_begin()).
  */
 int usva_emu_dma_poll(int16_t dev_id);
 

@@ -134,6 +134,7 @@ struct emu_lcore_stats {
 
 struct emu_rcu_slot {
 	uint64_t ctr;		/* written by its lcore only; odd while inside */
+	uint32_t depth;		/* its lcore's only: sections open, nested */
 } __rte_cache_aligned;
 
 /* ---- stage 2 ---------------------------------------------------------------- */
@@ -464,8 +465,9 @@ emu_stat_inc(struct emu *e, enum emu_stat idx)
  * emu_rcu_synchronize() (stage-2 tables, the device table, domains) that
  * this lcore can still reach is freed, and no s2_unmap() returns while a
  * DMA made inside the section may still touch the memory it unmapped.
- * Sections do not nest, and no lock a writer holds while synchronising may
- * be taken inside one.
+ * On an lcore, sections nest (a device's DMA section around translations
+ * that open their own); without an lcore id they must not. No lock a
+ * writer holds while synchronising may be taken inside one.
  */
 static inline void
 emu_rcu_enter(struct emu *e)
@@ -475,6 +477,8 @@ emu_rcu_enter(struct emu *e)
 	if (likely(id < RTE_MAX_LCORE)) {
 		struct emu_rcu_slot *s = &e->rcu[id];
 
+		if (s->depth++ != 0)
+			return;		/* the outer section covers us */
 		__atomic_store_n(&s->ctr,
 				 __atomic_load_n(&s->ctr, __ATOMIC_RELAXED) + 1,
 				 __ATOMIC_RELAXED);
@@ -498,6 +502,8 @@ emu_rcu_exit(struct emu *e)
 	if (likely(id < RTE_MAX_LCORE)) {
 		struct emu_rcu_slot *s = &e->rcu[id];
 
+		if (--s->depth != 0)
+			return;
 		/* Release: every read (and DMA copy) of the section is done
 		 * before a writer can see the count even. */
 		__atomic_store_n(&s->ctr,

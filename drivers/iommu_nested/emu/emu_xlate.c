@@ -476,6 +476,30 @@ usva_emu_translate(struct usva_iommu_dev *dev, uint32_t pasid, uint64_t addr,
 
 /* ---- DMA ------------------------------------------------------------------------------------ */
 
+int
+usva_emu_dma_begin(struct usva_iommu_dev *dev)
+{
+	struct emu_dev *ed = emu_dev_get(dev);
+
+	if (ed == NULL)
+		return -ENODEV;
+	/* Without an lcore id the section is a shared rwlock hold, which
+	 * must not nest under the translations' own. */
+	if (rte_lcore_id() >= RTE_MAX_LCORE)
+		return -EPERM;
+	emu_rcu_enter(ed->emu);
+	return 0;
+}
+
+void
+usva_emu_dma_end(struct usva_iommu_dev *dev)
+{
+	struct emu_dev *ed = emu_dev_get(dev);
+
+	if (ed != NULL)
+		emu_rcu_exit(ed->emu);
+}
+
 enum emu_dma_op {
 	EMU_DMA_READ,
 	EMU_DMA_WRITE,

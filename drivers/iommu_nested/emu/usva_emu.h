@@ -66,6 +66,24 @@ int usva_emu_translate(struct usva_iommu_dev *dev, uint32_t pasid,
 		       uint64_t addr, uint32_t access,
 		       struct usva_emu_xlate *x);
 
+/**
+ * Open a DMA section on the calling lcore, for a device that copies through
+ * the host pointers usva_emu_translate() gives (x.host): until
+ * usva_emu_dma_end(), those pointers stay valid — a stage-2 unmap, an
+ * invalidation call, a detach or a domain's destruction waits for the
+ * section to end before it returns, as hardware completes the DMA in flight
+ * before an invalidation wait completes. usva_emu_dma_read() and friends
+ * open one of their own. Sections nest. Keep them short (a burst of
+ * copies): call no control function of the instance, and raise no page
+ * request, inside one (either may wait for the section itself).
+ * @return 0; -ENODEV (not an emu device); -EPERM (the calling thread has
+ *         no lcore id: use usva_emu_dma_read()/write() there).
+ */
+int usva_emu_dma_begin(struct usva_iommu_dev *dev);
+
+/** Close the section usva_emu_dma_begin() opened. */
+void usva_emu_dma_end(struct usva_iommu_dev *dev);
+
 /** Where a DMA stopped. */
 struct usva_emu_dma_fault {
 	uint64_t addr;		/**< first address not done */
