@@ -4,6 +4,8 @@
 # usva quickstart: install what is missing, configure, build, then run.
 #
 #   ./usertools/usva-quickstart.sh          set up, build, run the demo
+#                                           (usva-selfcheck, then the
+#                                           usva-ondemand-paging example)
 #   ./usertools/usva-quickstart.sh test     set up, build, run the test suite
 #   ./usertools/usva-quickstart.sh setup    set up and build only
 #
@@ -15,6 +17,11 @@
 # `test` runs usva-test on the fast and stress suites; the last line it
 # prints is "N passed, N failed[, N skipped]" and it exits non-zero if any
 # case failed, the runner crashed or it ran out of time.
+#
+# The self-check and the examples can be run by hand after a build:
+#   build/app/usva-selfcheck/usva-selfcheck -l 0-1
+#   build/examples/usva-ondemand-paging -l 0-1 -- --pager mirror
+#   build/examples/usva-sva-copy -l 0-1
 #
 # Environment:
 #   USVA_BUILD_DIR     build directory, relative to the source tree or
@@ -172,11 +179,22 @@ eal_args() {
 	fi
 }
 
+# The demo: first the self-check, quietly (its log is shown only if it
+# fails), then the on-demand paging example (doc/examples.md).
 run_demo() {
-	local eal
+	local eal log selfcheck="$BUILD_DIR/app/usva-selfcheck/usva-selfcheck"
+	local demo="$BUILD_DIR/examples/usva-ondemand-paging"
 	read -r -a eal <<<"$(eal_args)"
-	say "running the self-check: $BUILD_DIR/app/usva-selfcheck/usva-selfcheck ${eal[*]}"
-	"$BUILD_DIR/app/usva-selfcheck/usva-selfcheck" "${eal[@]}"
+	log="$(mktemp)"
+	# shellcheck disable=SC2064
+	trap "rm -f '$log'" EXIT
+	if ! "$selfcheck" "${eal[@]}" >"$log" 2>&1; then
+		cat "$log" >&2
+		die "the self-check failed: $selfcheck ${eal[*]}"
+	fi
+	say "self-check: $(tail -n 1 "$log")"
+	say "running the demo: $demo ${eal[*]}"
+	"$demo" "${eal[@]}"
 }
 
 run_tests() {
