@@ -245,6 +245,8 @@ void emu_dma_job_set_fault(struct edma_job *j, uint16_t status);
 /* ---- emu_dma_ops.c ---------------------------------------------------------------------- */
 
 int emu_dma_op_step(struct emu_dma *ed, struct edma_job *j);
+/* Order the engine's streamed (non-temporal) writes before later stores. */
+void emu_dma_wmb(void);
 int emu_dma_cr_write(struct emu_dma *ed, struct edma_job *j);
 uint32_t emu_dma_crc32c(uint32_t crc, const void *buf, uint64_t len);
 

@@ -136,6 +136,67 @@ pattern_at(uint64_t p, uint64_t off)
 	return s == 0 ? p : (p >> s) | (p << (64 - s));
 }
 
+/* ---- device writes ------------------------------------------------------------ */
+
+/*
+ * A device's DMA writes do not allocate lines in a CPU core's private
+ * caches: long writes are modelled with non-temporal stores, which also
+ * spare the engine's core the read-for-ownership of every line of a page
+ * it is about to overwrite whole. Short ones (under EDMA_NT_MIN) stay
+ * ordinary stores, as a write that lands in the shared cache. Non-temporal
+ * stores are weakly ordered: emu_dma_wmb() orders them before the
+ * completion that reports them (the engine calls it before publishing).
+ */
+#define EDMA_NT_MIN	256u
+
+#if defined(RTE_ARCH_X86)
+/* Fill [d, d + n) with 16-byte @p v from 16-byte aligned d. */
+static void
+stream_fill(uint8_t *d, uint64_t n, __m128i v)
+{
+	for (uint64_t i = 0; i + 16 <= n; i += 16)
+		_mm_stream_si128((__m128i *)(void *)(d + i), v);
+}
+
+/* Copy @p n (multiple of 16) bytes to 16-byte aligned @p d. */
+static void
+stream_copy(uint8_t *d, const uint8_t *s, uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i += 16)
+		_mm_stream_si128((__m128i *)(void *)(d + i),
+				 _mm_loadu_si128((const __m128i *)(const void *)
+						 (s + i)));
+}
+#endif
+
+void
+emu_dma_wmb(void)
+{
+#if defined(RTE_ARCH_X86)
+	/* Store fence: the streamed data is globally visible before any
+	 * later store (the completion, the record). */
+	_mm_sfence();
+#endif
+}
+
+/* Device write of a copy: @p d and @p s do not overlap. */
+static void
+dev_copy(uint8_t *d, const uint8_t *s, uint64_t n)
+{
+#if defined(RTE_ARCH_X86)
+	if (n >= EDMA_NT_MIN) {
+		uint64_t head = (16 - ((uintptr_t)d & 15)) & 15;
+		uint64_t body = (n - head) & ~(uint64_t)15;
+
+		memcpy(d, s, head);
+		stream_copy(d + head, s + head, body);
+		memcpy(d + head + body, s + head + body, n - head - body);
+		return;
+	}
+#endif
+	memcpy(d, s, n);
+}
+
 /* ---- COPY, MEMMOVE ----------------------------------------------------------- */
 
 static int
@@ -152,7 +213,10 @@ move_fwd(struct emu_dma *ed, struct edma_job *j, uint64_t budget)
 		if (rc)
 			return rc;
 		n = RTE_MIN(min3(j->len - j->done, xs.len, xd.len), budget);
-		memmove(xd.host, xs.host, n);
+		if (j->opcode == USVA_DMA_OP_COPY)	/* checked: no overlap */
+			dev_copy(xd.host, xs.host, n);
+		else
+			memmove(xd.host, xs.host, n);
 		advance(j, n, &budget);
 	}
 	return j->done == j->len ? EDMA_STEP_END : EDMA_STEP_MORE;
@@ -199,6 +263,17 @@ fill_bytes(uint8_t *d, uint64_t n, uint64_t pat)
 {
 	uint64_t i = 0;
 
+#if defined(RTE_ARCH_X86)
+	if (n >= EDMA_NT_MIN) {
+		uint64_t head = (16 - ((uintptr_t)d & 15)) & 15;
+		uint64_t p = pattern_at(pat, head);
+
+		for (; i < head; i++)
+			d[i] = (uint8_t)(pat >> ((i & 7) * 8));
+		stream_fill(d + head, n - head, _mm_set1_epi64x((long long)p));
+		i = head + ((n - head) & ~(uint64_t)15);
+	}
+#endif
 	for (; i + 8 <= n; i += 8)
 		memcpy(d + i, &pat, 8);
 	for (; i < n; i++)
@@ -388,6 +463,10 @@ emu_dma_op_step(struct emu_dma *ed, struct edma_job *j)
 	bool in = usva_emu_dma_begin(ed->iodev) == 0;
 	int rc = op_step(ed, j);
 
+	/* The step's streamed writes are visible before the section ends
+	 * (an unmap waiting for it may reuse the memory) and before the
+	 * completion that reports them. */
+	emu_dma_wmb();
 	if (in)
 		usva_emu_dma_end(ed->iodev);
 	return rc;
