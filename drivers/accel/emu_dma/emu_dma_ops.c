@@ -197,6 +197,25 @@ dev_copy(uint8_t *d, const uint8_t *s, uint64_t n)
 	memcpy(d, s, n);
 }
 
+/*
+ * Translate the next chunk of a two-address operation going forward: src
+ * for reading, dst with @p dst_access. @return 0 and in *@p n the bytes
+ * both translations and the budget allow; else the step code of xl().
+ */
+static int
+xl_pair(struct emu_dma *ed, struct edma_job *j, uint32_t dst_access,
+	struct usva_emu_xlate *xs, struct usva_emu_xlate *xd, uint64_t budget,
+	uint64_t *n)
+{
+	int rc = xl(ed, j, j->src + j->done, USVA_ACCESS_READ, xs);
+
+	if (rc == 0)
+		rc = xl(ed, j, j->dst + j->done, dst_access, xd);
+	if (rc == 0)
+		*n = RTE_MIN(min3(j->len - j->done, xs->len, xd->len), budget);
+	return rc;
+}
+
 /* ---- COPY, MEMMOVE ----------------------------------------------------------- */
 
 static int
@@ -207,12 +226,9 @@ move_fwd(struct emu_dma *ed, struct edma_job *j, uint64_t budget)
 	int rc;
 
 	while (j->done < j->len && budget > 0) {
-		rc = xl(ed, j, j->src + j->done, USVA_ACCESS_READ, &xs);
-		if (rc == 0)
-			rc = xl(ed, j, j->dst + j->done, USVA_ACCESS_WRITE, &xd);
+		rc = xl_pair(ed, j, USVA_ACCESS_WRITE, &xs, &xd, budget, &n);
 		if (rc)
 			return rc;
-		n = RTE_MIN(min3(j->len - j->done, xs.len, xd.len), budget);
 		if (j->opcode == USVA_DMA_OP_COPY)	/* checked: no overlap */
 			dev_copy(xd.host, xs.host, n);
 		else
@@ -349,12 +365,9 @@ compare(struct emu_dma *ed, struct edma_job *j, uint64_t budget)
 	int rc;
 
 	while (j->done < j->len && budget > 0) {
-		rc = xl(ed, j, j->src + j->done, USVA_ACCESS_READ, &xa);
-		if (rc == 0)
-			rc = xl(ed, j, j->dst + j->done, USVA_ACCESS_READ, &xb);
+		rc = xl_pair(ed, j, USVA_ACCESS_READ, &xa, &xb, budget, &n);
 		if (rc)
 			return rc;
-		n = RTE_MIN(min3(j->len - j->done, xa.len, xb.len), budget);
 		if (compared(j, same_prefix(xa.host, xb.host, n), n, &budget))
 			return EDMA_STEP_END;
 	}
