@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <rte_common.h>
@@ -183,17 +184,48 @@ sys_probe(const struct opts *o, struct sys_info *s)
 }
 
 /*
- * HOOK(iommufd): what the IOMMU behind iommufd can do for usva — nesting,
- * the stage-1 formats, the PASID width, page-request (fault queue) support
- * — comes from IOMMU_GET_HW_INFO on a device bound to an iommufd, which is
- * the iommufd backend's probe (drivers/iommu_nested/iommufd). Until
- * usva-info calls it, it says whether /dev/iommu is there.
+ * What the kernel's iommufd offers usva, by the version that added each
+ * piece (the iommufd backend probes the real thing when it opens: it needs
+ * a device bound to vfio-pci for IOMMU_GET_HW_INFO, which a listing tool
+ * should not take). The IOMMU's own side (nesting, PRS) is in its units'
+ * registers, printed above.
  */
+static const struct {
+	unsigned int major, minor;
+	const char *what;
+} iommufd_features[] = {
+	{ 6, 7, "nested stage-1 domains" },
+	{ 6, 8, "stage-1 invalidation" },
+	{ 6, 11, "fault queues (page requests)" },
+	{ 6, 15, "per-PASID attach through the VFIO cdev" },
+};
+
 static const char *
 iommufd_summary(const struct sys_info *s)
 {
-	return s->iommufd ? "iommufd present (/dev/iommu)" :
-		"no /dev/iommu (kernel without CONFIG_IOMMUFD, or modprobe iommufd): no nesting, no PASID attach";
+	static char buf[512];
+	unsigned int major = 0, minor = 0;
+	struct utsname u;
+	size_t n;
+
+	if (!s->iommufd)
+		return "no /dev/iommu (kernel without CONFIG_IOMMUFD, or modprobe iommufd): no nesting, no PASID attach";
+	if (uname(&u) != 0 || sscanf(u.release, "%u.%u", &major, &minor) != 2)
+		return "present (/dev/iommu); kernel version unknown";
+	n = (size_t)snprintf(buf, sizeof(buf), "present (/dev/iommu), kernel %u.%u:",
+			     major, minor);
+	for (size_t i = 0; i < RTE_DIM(iommufd_features) && n < sizeof(buf); i++) {
+		bool has = major > iommufd_features[i].major ||
+			   (major == iommufd_features[i].major &&
+			    minor >= iommufd_features[i].minor);
+
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s %s %s (%u.%u)",
+				      i ? "," : "", iommufd_features[i].what,
+				      has ? "yes" : "no",
+				      iommufd_features[i].major,
+				      iommufd_features[i].minor);
+	}
+	return buf;
 }
 
 static void
