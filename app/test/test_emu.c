@@ -3172,7 +3172,9 @@ stress_one(const char *params, unsigned int worker, double seconds,
 				revoked++;
 			} else if (__atomic_load_n(&sl->state, __ATOMIC_ACQUIRE) ==
 				   SL_RETURNED) {
-				sl->state = SL_MAIN;
+				/* Atomic: the worker polls the state. */
+				__atomic_store_n(&sl->state, SL_MAIN,
+						 __ATOMIC_RELAXED);
 			} else {
 				continue;
 			}

@@ -539,9 +539,10 @@ cb_release(struct cb_ctx *c)
 static int
 spin_worker(void *arg)
 {
-	volatile bool *stop = arg;
+	bool *stop = arg;
 
-	while (!*stop)
+	/* Acquire: pairs with the release that ends the spin. */
+	while (!__atomic_load_n(stop, __ATOMIC_ACQUIRE))
 		rte_pause();
 	return 0;
 }
@@ -555,7 +556,7 @@ USVA_TEST(fast, fault_config_service)
 	struct usva_fault_config cfg;
 	struct usva_fault_service *svc = NULL;
 	unsigned int worker = worker_lcore();
-	volatile bool stop = false;
+	bool stop = false;
 	int64_t live = usva_alloc_outstanding();
 	int rc;
 
@@ -666,7 +667,7 @@ USVA_TEST(fast, fault_config_service)
 	TEST_ASSERT_OK(rte_eal_remote_launch(spin_worker, (void *)&stop, worker));
 	CFG_RESET();
 	rc = usva_fault_service_create(&cfg, &svc);
-	stop = true;
+	__atomic_store_n(&stop, true, __ATOMIC_RELEASE);
 	rte_eal_wait_lcore(worker);
 	if (rc == 0)
 		usva_fault_service_destroy(svc);

@@ -95,7 +95,7 @@ struct stress {
 	struct usva_fault_service *svc;
 	bool started;
 	bool two_slots;			/* slots polled by hand on both lcores */
-	volatile bool poll_stop;
+	bool poll_stop;		/* atomic */
 	unsigned int worker;
 	struct shandler hs[NH];
 	/* results */
@@ -205,7 +205,8 @@ slot1_loop(void *arg)
 {
 	struct stress *s = arg;
 
-	while (!s->poll_stop)
+	/* Acquire: pairs with service_halt()'s release. */
+	while (!__atomic_load_n(&s->poll_stop, __ATOMIC_ACQUIRE))
 		usva_fault_service_poll(s->svc, 1);
 	return 0;
 }
@@ -215,7 +216,7 @@ service_go(struct stress *s)
 {
 	if (!s->two_slots)
 		return usva_fault_service_start(s->svc);
-	s->poll_stop = false;
+	__atomic_store_n(&s->poll_stop, false, __ATOMIC_RELAXED);
 	return rte_eal_remote_launch(slot1_loop, s, s->worker);
 }
 
@@ -224,7 +225,7 @@ service_halt(struct stress *s)
 {
 	if (!s->two_slots)
 		return usva_fault_service_stop(s->svc);
-	s->poll_stop = true;
+	__atomic_store_n(&s->poll_stop, true, __ATOMIC_RELEASE);
 	return rte_eal_wait_lcore(s->worker);
 }
 

@@ -1673,7 +1673,8 @@ stress_unmap_one(unsigned int worker, double seconds, bool batched)
 			if (__atomic_load_n(&sl->state, __ATOMIC_ACQUIRE) !=
 			    SS_RETURNED)
 				continue;
-			sl->state = SS_MAIN;
+			/* Atomic: the worker polls the state. */
+			__atomic_store_n(&sl->state, SS_MAIN, __ATOMIC_RELAXED);
 			rc = batched ? usva_as_unmap_batch(x.as[0], sl->va, SZ_4K,
 							   &unmapped, b) :
 				       usva_as_unmap(x.as[0], sl->va, SZ_4K,

@@ -16,17 +16,24 @@ usva_ratelimit_ok(struct usva_ratelimit *rl, uint32_t *suppressed)
 	uint64_t now = rte_get_tsc_cycles();
 	uint64_t hz = rte_get_tsc_hz();
 
+	/*
+	 * Relaxed atomics on every field: call sites are shared by all
+	 * lcores, and the counts are approximate by design (racing callers
+	 * may print an extra line or miscount the suppressed ones), but no
+	 * access may be a data race.
+	 */
 	*suppressed = 0;
-	if (hz == 0 || now - rl->window_start >= hz) {
-		*suppressed = rl->suppressed;
-		rl->window_start = now;
-		rl->printed = 0;
-		rl->suppressed = 0;
+	if (hz == 0 ||
+	    now - __atomic_load_n(&rl->window_start, __ATOMIC_RELAXED) >= hz) {
+		*suppressed = __atomic_exchange_n(&rl->suppressed, 0,
+						  __ATOMIC_RELAXED);
+		__atomic_store_n(&rl->window_start, now, __ATOMIC_RELAXED);
+		__atomic_store_n(&rl->printed, 0, __ATOMIC_RELAXED);
 	}
-	if (rl->printed < RATELIMIT_BURST) {
-		rl->printed++;
+	if (__atomic_load_n(&rl->printed, __ATOMIC_RELAXED) < RATELIMIT_BURST) {
+		__atomic_fetch_add(&rl->printed, 1, __ATOMIC_RELAXED);
 		return true;
 	}
-	rl->suppressed++;
+	__atomic_fetch_add(&rl->suppressed, 1, __ATOMIC_RELAXED);
 	return false;
 }

@@ -365,7 +365,13 @@ group_find(struct fault_slot *s, uint8_t iommu, const struct usva_page_req *q,
 				first = i;
 			break;
 		case GS_OPEN:
-			if (group_key_eq(g, iommu, q)) {
+			/* Not one that saw its LAST: a device reuses a group
+			 * index only after the group's response, so a request
+			 * with the key of such a record starts a new group
+			 * (the IOMMU answered the old one itself, e.g. at a
+			 * PASID detach, while a page of it was pending here;
+			 * the old record's late answer is dropped as stale). */
+			if (group_key_eq(g, iommu, q) && !(st & GS_LAST)) {
 				*ins = i;
 				*gen = gs_gen(st);
 				return g;
@@ -462,8 +468,8 @@ group_write_resp_fields(struct fault_group *g, const struct usva_page_req *q)
  * CAS that sets LAST (which releases them). Until LAST is set only this
  * slot, a timeout (this slot) or unregister (after its grace period, when
  * this slot no longer touches the group) may claim the group, so nobody
- * reads the fields while they are written. A second LAST for the same
- * group (a misbehaving device) keeps the first one's fields.
+ * reads the fields while they are written. (A record that saw its LAST
+ * takes no more requests: group_find() does not match it.)
  */
 static inline void
 group_last_fields(struct fault_group *g, const struct usva_page_req *q,

@@ -22,6 +22,14 @@
  * | DOMAIN  | yes   | no     | no          |
  * | PASID   | yes   | yes    | yes         |
  * | ADDR    | yes   | yes    | no          |
+ *
+ * A device with a whole PASID table attached (SMMUv3 nesting) has no
+ * domain: its entries name (device, PASID) with @p dom NULL, for any PASID
+ * the table covers. The PASID cache is its CD cache (CMD_CFGI_CD); the
+ * IOTLB is tagged by the CD's ASID, so an IOTLB entry by PASID removes the
+ * translations of the ASID that PASID's CD holds now (all of the device's
+ * table if the CD cannot be read), and USVA_INVAL_F_ASID names an ASID
+ * directly. doc/backends.md maps the SMMUv3 commands.
  */
 #ifndef USVA_INVAL_H
 #define USVA_INVAL_H
@@ -54,7 +62,20 @@ enum usva_inval_granule {
  * @{ */
 #define USVA_INVAL_F_LEAF	(1u << 0)	/**< only leaves changed: keep
 						 *   paging-structure caches */
+/**
+ * @p pasid holds an SMMUv3 ASID (the tag of a context descriptor), not a
+ * PASID: the entry names the IOTLB translations made through CDs with
+ * that ASID in @p dev's PASID table (usva_iommu_attach_pasid_table()),
+ * whatever PASID they came through — the guest's CMD_TLBI_NH_ASID
+ * (granule PASID) and CMD_TLBI_NH_VA (granule ADDR). IOTLB only, on a
+ * device with a PASID table; ASID < 65536 or USVA_INVAL_ASID_ALL.
+ */
+#define USVA_INVAL_F_ASID	(1u << 1)
 /** @} */
+
+/** With USVA_INVAL_F_ASID: every ASID of the device's table
+ *  (CMD_TLBI_NH_ALL, or CMD_TLBI_NH_VAA with granule ADDR). */
+#define USVA_INVAL_ASID_ALL	UINT32_MAX
 
 /**
  * One invalidation.

@@ -296,7 +296,8 @@ dom_problem(const struct usva_inval_batch *b, const struct usva_domain *dom)
 	return NULL;
 }
 
-/* (dev, pasid) must be attached, to e->dom if that is set too. */
+/* (dev, pasid) must be attached, to e->dom if that is set too; or be
+ * covered by the device's PASID table. */
 static const char *
 dev_problem(const struct usva_inval_batch *b, const struct usva_inval_entry *e)
 {
@@ -308,6 +309,9 @@ dev_problem(const struct usva_inval_batch *b, const struct usva_inval_entry *e)
 		return "no device";
 	if (dev->iommu != b->iommu)
 		return "device of another IOMMU instance";
+	if (usva_pasid_table_inval_check(dev, e, &why))
+		return why;
+	why = "PASID not attached on the device";
 	pthread_mutex_lock(&dev->lock);
 	TAILQ_FOREACH(a, &dev->attached, next) {
 		if (a->pasid != e->pasid)
@@ -341,8 +345,11 @@ entry_problem(const struct usva_inval_batch *b, const struct usva_inval_entry *e
 
 	if (e->caches == 0 || (e->caches & ~INVAL_CACHES))
 		return "no or unknown caches";
-	if (e->flags & ~USVA_INVAL_F_LEAF)
+	if (e->flags & ~(USVA_INVAL_F_LEAF | USVA_INVAL_F_ASID))
 		return "unknown flags";
+	if ((e->flags & USVA_INVAL_F_ASID) &&
+	    (e->granule == USVA_INVAL_DOMAIN || e->dev == NULL))
+		return "ASID entries name a device";
 	switch (e->granule) {
 	case USVA_INVAL_DOMAIN:
 		if (e->caches & USVA_INVAL_DEVTLB)
@@ -387,11 +394,14 @@ run_from_entry(const struct usva_inval_entry *e, struct inval_run *r)
 	}
 }
 
+/* Same target: an ASID entry (USVA_INVAL_F_ASID) never merges with a
+ * PASID entry of the same number. */
 static inline bool
 same_target(const struct inval_run *a, const struct inval_run *b)
 {
 	return a->dev == b->dev && a->dom == b->dom && a->pasid == b->pasid &&
-	       a->caches == b->caches;
+	       a->caches == b->caches &&
+	       ((a->flags ^ b->flags) & USVA_INVAL_F_ASID) == 0;
 }
 
 /* [a] and [b] overlap or touch (inclusive ends, no overflow). */
@@ -579,6 +589,8 @@ run_cmp(const void *pa, const void *pb, void *ctx)
 	    (c = CMP((uintptr_t)a->dev, (uintptr_t)b->dev)) != 0 ||
 	    (c = CMP((uintptr_t)a->dom, (uintptr_t)b->dom)) != 0 ||
 	    (c = CMP(a->pasid, b->pasid)) != 0 ||
+	    (c = CMP(a->flags & USVA_INVAL_F_ASID,
+		     b->flags & USVA_INVAL_F_ASID)) != 0 ||
 	    (c = CMP(a->caches, b->caches)) != 0 ||
 	    (c = CMP(a->kind == RUN_RANGE, b->kind == RUN_RANGE)) != 0 ||
 	    (c = CMP(a->first, b->first)) != 0)
@@ -652,7 +664,8 @@ merge_key(struct usva_inval_batch *b, uint32_t i, uint32_t j, uint32_t *ng)
 	gi = group_open(b, ng, sc->pend[i]);
 	if (sc->groups[gi].kind == RUN_RANGE) {
 		sc->groups[gi].kind = RUN_PASID;
-		sc->groups[gi].flags = 0;	/* PASID-wide: never leaf-only */
+		/* PASID- (or ASID-) wide: never leaf-only */
+		sc->groups[gi].flags &= USVA_INVAL_F_ASID;
 		sc->groups[gi].widened = 1;
 	}
 	for (uint32_t k = i; k < j; k++) {
@@ -947,25 +960,33 @@ execute(struct emit_ctx *x)
 	return x->n;
 }
 
+/* A group no backend entry belongs to (yet), in statuses_up(). */
+#define GROUP_NO_ENTRY	INT32_MAX
+
 /*
  * Statuses back up: a group is done when all its entries are, has the
  * error of one that failed, else is not attempted; a group without
- * entries had nothing to do. @return the first error, or 0.
+ * entries (a domain's range while the domain is attached nowhere) had
+ * nothing to do: done, unless it comes after the group that failed, as
+ * entries after a failure are never done. @return the first error, or 0.
  */
 static int
 statuses_up(struct usva_inval_batch *b, const struct emit_ctx *x, uint32_t ok,
 	    uint32_t np, uint32_t ng)
 {
 	struct inval_scratch *sc = &b->sc;
+	uint32_t gfail = ok < x->n ? sc->bgrp[ok] : UINT32_MAX;
 	int first_err = 0;
 
 	for (uint32_t g = 0; g < ng; g++)
-		sc->groups[g].status = USVA_INVAL_DONE;
+		sc->groups[g].status = GROUP_NO_ENTRY;
 	for (uint32_t i = 0; i < x->n; i++) {
 		int32_t s = i < ok ? USVA_INVAL_DONE :
 			    i == ok ? sc->bst[i] : USVA_INVAL_NOT_ATTEMPTED;
 		int32_t *gs = &sc->groups[sc->bgrp[i]].status;
 
+		if (*gs == GROUP_NO_ENTRY)
+			*gs = USVA_INVAL_DONE;
 		if (i == ok && s >= 0)
 			s = -EIO;	/* backend said not done, gave no cause */
 		if (s < 0) {
@@ -978,6 +999,11 @@ statuses_up(struct usva_inval_batch *b, const struct emit_ctx *x, uint32_t ok,
 			*gs = s;
 		}
 	}
+	for (uint32_t g = 0; g < ng; g++)
+		if (sc->groups[g].status == GROUP_NO_ENTRY)
+			sc->groups[g].status = g > gfail ?
+					       USVA_INVAL_NOT_ATTEMPTED :
+					       USVA_INVAL_DONE;
 	for (uint32_t k = 0; k < np; k++) {
 		struct inval_run *r = &b->runs[sc->pend[k]];
 

@@ -6,6 +6,7 @@
 #ifndef USVA_INVAL_INTERNAL_H
 #define USVA_INVAL_INTERNAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "usva_as_driver.h"
@@ -40,5 +41,19 @@ void usva_inval_batch_defer_pages(struct usva_inval_batch *b,
  */
 int usva_inval_link_create(struct usva_domain *dom);
 void usva_inval_link_destroy(struct usva_domain *dom);
+
+/*
+ * Invalidation checks of an entry naming @p dev (usva_iommu_pasid_table.c).
+ * @return true if they are decided here (the device has a PASID table, or
+ *         the entry is an ASID entry): *@p why is NULL or the problem;
+ *         false: the caller checks the device's per-PASID attachments.
+ *         Takes dev->lock.
+ */
+bool usva_pasid_table_inval_check(struct usva_iommu_dev *dev,
+				  const struct usva_inval_entry *e,
+				  const char **why);
+
+/* Detach @p dev's PASID table if it has one (device close); dev->lock held. */
+void usva_pasid_table_remove(struct usva_iommu_dev *dev);
 
 #endif /* USVA_INVAL_INTERNAL_H */

@@ -375,7 +375,8 @@ usva_iommu_s2_unmap(struct usva_iommu *iommu, uint64_t iova, uint64_t len,
 /* ---- devices --------------------------------------------------------------- */
 
 #define DEV_FLAGS_KNOWN (USVA_DEV_F_PRI | USVA_DEV_F_ATS | \
-			 USVA_DEV_F_PASID_EXEC | USVA_DEV_F_PASID_PRIV)
+			 USVA_DEV_F_PASID_EXEC | USVA_DEV_F_PASID_PRIV | \
+			 USVA_DEV_F_STALL)
 
 static int
 dev_config_load(const struct usva_dev_config *ucfg, struct usva_dev_config *cfg)
@@ -384,6 +385,12 @@ dev_config_load(const struct usva_dev_config *ucfg, struct usva_dev_config *cfg)
 
 	if (rc == 0 && cfg->name == NULL) {
 		USVA_LOG(ERR, iommu, "usva_iommu_dev_open: no device name");
+		rc = -EINVAL;
+	}
+	if (rc == 0 && (cfg->flags & USVA_DEV_F_PRI) &&
+	    (cfg->flags & USVA_DEV_F_STALL)) {
+		USVA_LOG(ERR, iommu, "usva_iommu_dev_open: device %s: PRI or "
+			 "stall, not both", cfg->name);
 		rc = -EINVAL;
 	}
 	return rc;
@@ -400,12 +407,16 @@ dev_check_features(const struct usva_iommu_dev *dev, uint32_t wanted)
 		missing |= USVA_DEV_F_PRI;
 	if ((wanted & USVA_DEV_F_ATS) && !(iommu->caps.flags & USVA_IOMMU_CAP_ATS))
 		missing |= USVA_DEV_F_ATS;
+	if ((wanted & USVA_DEV_F_STALL) &&
+	    !(iommu->caps.flags & USVA_IOMMU_CAP_STALL))
+		missing |= USVA_DEV_F_STALL;
 	if (missing) {
-		USVA_LOG(ERR, iommu, "device %s: lacks%s%s%s%s", dev->info.name,
+		USVA_LOG(ERR, iommu, "device %s: lacks%s%s%s%s%s", dev->info.name,
 			 missing & USVA_DEV_F_PRI ? " PRI" : "",
 			 missing & USVA_DEV_F_ATS ? " ATS" : "",
 			 missing & USVA_DEV_F_PASID_EXEC ? " PASID-exec" : "",
-			 missing & USVA_DEV_F_PASID_PRIV ? " PASID-priv" : "");
+			 missing & USVA_DEV_F_PASID_PRIV ? " PASID-priv" : "",
+			 missing & USVA_DEV_F_STALL ? " stall" : "");
 		return -EOPNOTSUPP;
 	}
 	return 0;
@@ -492,6 +503,7 @@ usva_iommu_dev_close(struct usva_iommu_dev *dev)
 	pthread_mutex_lock(&dev->lock);
 	while ((a = TAILQ_FIRST(&dev->attached)) != NULL)
 		attach_remove(dev, a);
+	usva_pasid_table_remove(dev);
 	pthread_mutex_unlock(&dev->lock);
 	TAILQ_REMOVE(&iommu->devs, dev, next);
 	pthread_mutex_unlock(&iommu->lock);
@@ -865,6 +877,12 @@ usva_iommu_attach(struct usva_iommu_dev *dev, uint32_t pasid,
 		rc = -EBUSY;
 		goto err_unlock;
 	}
+	if (dev->pasid_table != NULL) {
+		USVA_LOG(ERR, iommu, "usva_iommu_attach: %s has a whole PASID "
+			 "table attached", dev->info.name);
+		rc = -EBUSY;
+		goto err_unlock;
+	}
 	rc = usva_pasid_attach_get(iommu->pasids, pasid);
 	if (rc) {
 		USVA_LOG(ERR, iommu, "usva_iommu_attach: PASID %u not usable (%s)",
@@ -969,13 +987,28 @@ pasid_attached(struct usva_iommu_dev *dev, uint32_t pasid)
 	return found;
 }
 
+/* Why (dev, pasid) of entry @p e cannot be invalidated, or NULL. */
+static const char *
+inval_target_problem(struct usva_iommu *iommu, const struct usva_inval_entry *e)
+{
+	const char *why;
+
+	if (e->dev == NULL || e->dev->iommu != iommu)
+		return "device missing or of another instance";
+	if (usva_pasid_table_inval_check(e->dev, e, &why))
+		return why;
+	if (!pasid_attached(e->dev, e->pasid))
+		return "PASID not attached on the device";
+	return NULL;
+}
+
 /* Why entry @p e cannot be executed, or NULL. */
 static const char *
 inval_entry_problem(struct usva_iommu *iommu, const struct usva_inval_entry *e)
 {
 	if (e->caches == 0 || (e->caches & ~INVAL_CACHES))
 		return "no or unknown caches";
-	if (e->flags & ~USVA_INVAL_F_LEAF)
+	if (e->flags & ~(USVA_INVAL_F_LEAF | USVA_INVAL_F_ASID))
 		return "unknown flags";
 	switch (e->granule) {
 	case USVA_INVAL_DOMAIN:
@@ -983,6 +1016,8 @@ inval_entry_problem(struct usva_iommu *iommu, const struct usva_inval_entry *e)
 			return "domain missing or of another instance";
 		if (e->caches & ~USVA_INVAL_IOTLB)
 			return "only the IOTLB has a domain granule";
+		if (e->flags & USVA_INVAL_F_ASID)
+			return "ASID entries name a device";
 		return NULL;
 	case USVA_INVAL_ADDR:
 		if (e->caches & USVA_INVAL_PASID_CACHE)
@@ -994,11 +1029,7 @@ inval_entry_problem(struct usva_iommu *iommu, const struct usva_inval_entry *e)
 			return "address + pages overflows";
 		/* fall through */
 	case USVA_INVAL_PASID:
-		if (e->dev == NULL || e->dev->iommu != iommu)
-			return "device missing or of another instance";
-		if (!pasid_attached(e->dev, e->pasid))
-			return "PASID not attached on the device";
-		return NULL;
+		return inval_target_problem(iommu, e);
 	default:
 		return "unknown granule";
 	}

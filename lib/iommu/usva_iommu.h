@@ -92,6 +92,9 @@ struct usva_pasid_space *usva_iommu_pasids(const struct usva_iommu *iommu);
 #define USVA_IOMMU_CAP_ATS	(1u << 2)	/**< device TLBs */
 #define USVA_IOMMU_CAP_STALL	(1u << 3)	/**< stall model (SMMUv3) */
 #define USVA_IOMMU_CAP_PASID	(1u << 4)	/**< per-PASID attach */
+/** Whole PASID-table attach (usva_iommu_attach_pasid_table()): the
+ *  device's context-descriptor table is someone else's (a guest's). */
+#define USVA_IOMMU_CAP_PASID_TABLE (1u << 5)
 /** @} */
 
 /** @name Invalidation granules (usva_iommu_caps.inval_granules)
@@ -184,6 +187,14 @@ void usva_iommu_unmap_pool(struct usva_iommu *iommu,
 #define USVA_DEV_F_ATS		(1u << 1)	/**< PCIe ATS (device TLB) */
 #define USVA_DEV_F_PASID_EXEC	(1u << 2)	/**< PASID execute permission */
 #define USVA_DEV_F_PASID_PRIV	(1u << 3)	/**< PASID privileged mode */
+/**
+ * Stall model (SMMUv3, needs USVA_IOMMU_CAP_STALL): a transaction that
+ * takes a stage-1 translation fault is held, a fault record carrying a
+ * stall tag is queued (usva_page_req with USVA_PREQ_F_STALL), and the
+ * response resumes (SUCCESS: retry) or terminates it. The alternative to
+ * PRI: a device has one or the other, not both (-EINVAL).
+ */
+#define USVA_DEV_F_STALL	(1u << 4)
 /** @} */
 
 /** Device parameters (size-versioned). */
@@ -193,7 +204,9 @@ struct usva_dev_config {
 	const char *name;	/**< emu: any label; iommufd: PCI address */
 	/* end of mandatory fields */
 	uint32_t pasid_width;	/**< emu: device PASID bits, 0: none */
-	uint32_t pri_capacity;	/**< emu: outstanding page requests, 0: 32 */
+	/** emu: outstanding page requests (PRI) or stalled transactions
+	 *  (USVA_DEV_F_STALL), 0: 32 */
+	uint32_t pri_capacity;
 	uint64_t reserved[2];	/**< must be 0 */
 };
 
@@ -208,8 +221,9 @@ int usva_iommu_dev_open(struct usva_iommu *iommu,
 			struct usva_iommu_dev **out);
 
 /**
- * Close a device: detaches every PASID first (answering its pending page
- * requests, in the backend). Never fails. NULL is a no-op.
+ * Close a device: detaches every PASID, or its PASID table, first
+ * (answering its pending page requests, in the backend). Never fails. NULL
+ * is a no-op.
  */
 void usva_iommu_dev_close(struct usva_iommu_dev *dev);
 
@@ -274,7 +288,8 @@ struct usva_as *usva_domain_as(const struct usva_domain *dom);
  *         instance), -ERANGE (PASID beyond the device's or IOMMU's width),
  *         -EOPNOTSUPP (device without PASID support, format mismatch),
  *         -ENOENT (PASID not allocated in the instance's space), -EBUSY
- *         (something is attached there: use replace).
+ *         (something is attached there: use replace; or the device has a
+ *         whole PASID table, usva_iommu_attach_pasid_table()).
  */
 int usva_iommu_attach(struct usva_iommu_dev *dev, uint32_t pasid,
 		      struct usva_domain *dom);
@@ -295,6 +310,137 @@ int usva_iommu_replace(struct usva_iommu_dev *dev, uint32_t pasid,
  */
 int usva_iommu_detach(struct usva_iommu_dev *dev, uint32_t pasid);
 
+/* ---- whole PASID-table attach (nested vIOMMU, SMMUv3 style) ------------ */
+
+/*
+ * The VT-d way to nest is one stage-1 domain attached per PASID. The SMMUv3
+ * way is to hand the IOMMU a whole context-descriptor (CD) table that the
+ * stage-1 owner (a guest) builds and edits in memory it owns: the host
+ * writes only the stream table entry (STE) that points at it, as the
+ * Linux attach_pasid_table / iommu_pasid_table_config proposal did. The
+ * table, and the stage-1 tables its CDs point at, are read through the
+ * instance's stage 2 (their addresses are IOVAs: guest physical
+ * addresses). doc/backends.md describes the model, doc/emu-model.md the CD
+ * format the emu backend walks.
+ */
+
+/** usva_pasid_table_config.version */
+#define USVA_PASID_TABLE_VERSION_1	1
+/** usva_pasid_table_smmuv3.version */
+#define USVA_PASID_TABLE_SMMUV3_VERSION_1 1
+
+/** Table formats (usva_pasid_table_config.format). */
+enum usva_pasid_table_format {
+	USVA_PASID_TABLE_FMT_SMMUV3 = 1,	/**< SMMUv3 CD table */
+};
+
+/** What the device's DMA does (usva_pasid_table_config.config), as the
+ *  STE's Config field: */
+enum usva_pasid_table_mode {
+	/** stage 1 through the table, nested over stage 2 (0b111) */
+	USVA_PASID_TABLE_TRANSLATE = 1,
+	/** stage 1 bypassed (0b110): DMA without a PASID uses stage 2
+	 *  alone, DMA with one is refused (bad PASID) */
+	USVA_PASID_TABLE_BYPASS = 2,
+	/** every transaction aborted, no event (0b000) */
+	USVA_PASID_TABLE_ABORT = 3,
+};
+
+/** SMMUv3 STE.S1Fmt: the table's layout. */
+enum usva_smmuv3_s1fmt {
+	USVA_SMMUV3_S1FMT_LINEAR = 0,	 /**< 2^pasid_bits CDs, one array */
+	USVA_SMMUV3_S1FMT_2LVL_4K = 1,	 /**< L1 pointers to 4 KiB leaf
+					  *   tables of 64 CDs (split 6) */
+	USVA_SMMUV3_S1FMT_2LVL_64K = 2, /**< ... to 64 KiB leaf tables of
+					  *   1024 CDs (split 10) */
+};
+
+/** SMMUv3 STE.S1DSS: DMA without a PASID when pasid_bits > 0. */
+enum usva_smmuv3_s1dss {
+	USVA_SMMUV3_S1DSS_TERMINATE = 0, /**< aborted, event BAD_PASID */
+	USVA_SMMUV3_S1DSS_BYPASS = 1,	 /**< stage 2 only */
+	USVA_SMMUV3_S1DSS_SSID0 = 2,	 /**< translated with CD 0 */
+};
+
+/** SMMUv3 part of a table config (the STE's stage-1 fields). */
+struct usva_pasid_table_smmuv3 {
+	uint32_t version;	/**< USVA_PASID_TABLE_SMMUV3_VERSION_1 */
+	uint32_t flags;		/**< none yet; must be 0 */
+	uint8_t s1fmt;		/**< enum usva_smmuv3_s1fmt */
+	uint8_t s1dss;		/**< enum usva_smmuv3_s1dss */
+	uint8_t reserved[6];	/**< must be 0 */
+};
+
+/**
+ * A PASID table handed to the IOMMU (size-versioned: @p size is the
+ * kernel's argsz). Checked in this order, as a careful kernel does: size,
+ * version, the format and the size its part needs, bytes past what this
+ * version knows, reserved bytes, config, then the format's fields.
+ */
+struct usva_pasid_table_config {
+	uint32_t size;		/**< sizeof(struct usva_pasid_table_config) */
+	uint32_t version;	/**< USVA_PASID_TABLE_VERSION_1 */
+	/** Table IOVA (SMMUv3 S1ContextPtr; a guest physical address),
+	 *  aligned to the table's size (linear) or its level-1 table's
+	 *  size (2-level), 64 bytes at least. Ignored unless TRANSLATE. */
+	uint64_t base;
+	uint8_t pasid_bits;	/**< PASIDs the table covers, 2^pasid_bits
+				 *   (S1CDMax); 0: one CD, for DMA without a
+				 *   PASID */
+	uint8_t format;		/**< enum usva_pasid_table_format */
+	uint8_t config;		/**< enum usva_pasid_table_mode */
+	uint8_t reserved[5];	/**< must be 0 */
+	/* end of mandatory fields; the format's part follows */
+	union {
+		struct usva_pasid_table_smmuv3 smmuv3;
+	} vendor;
+};
+
+/**
+ * Attach a whole PASID table to @p dev: from now on the backend finds the
+ * stage-1 context of each PASID (SMMUv3: the CD, which names the stage-1
+ * table, its ASID and fault behaviour) in the table, in memory, reading it
+ * through stage 2, as the hardware walks a guest's CD table. A device
+ * that already has a table gets the new one atomically (the guest
+ * rewrote its STE): every cached context and translation of the device is
+ * forgotten, stalled transactions stay stalled. Per-PASID attach and a
+ * table exclude each other.
+ *
+ * Config errors, in the order checked: -EFAULT (@p cfg NULL); -EINVAL
+ * (size below the mandatory fields or above USVA_STRUCT_MAX_SIZE);
+ * -EINVAL (version); -EOPNOTSUPP (unknown format); -EINVAL (size short of
+ * the format's part); -E2BIG (non-zero bytes past what this version
+ * knows); -EINVAL (reserved bytes, config not TRANSLATE/BYPASS/ABORT, the
+ * format's version, reserved bytes, s1fmt, s1dss); -EOPNOTSUPP (the
+ * format's flags); -EINVAL (pasid_bits beyond the device's PASID width or
+ * 20, base misaligned or beyond the IOVA width). Each logs one line naming
+ * the field.
+ * @return 0; the errors above; -EINVAL (@p dev NULL); -EOPNOTSUPP (the
+ *         backend or flavour has no PASID-table attach:
+ *         USVA_IOMMU_CAP_PASID_TABLE not reported); -EBUSY (PASIDs are
+ *         attached to the device); -ENOMEM.
+ * Thread-safe (control path).
+ */
+int usva_iommu_attach_pasid_table(struct usva_iommu_dev *dev,
+				  const struct usva_pasid_table_config *cfg);
+
+/**
+ * Detach the device's PASID table: later DMA faults (bad PASID) until a
+ * table or a PASID is attached again; page requests and stalled
+ * transactions pending for the device are answered INVALID; DMA in flight
+ * is over when the call returns.
+ * @return 0; -ENOENT (no table attached); -EINVAL (@p dev NULL).
+ */
+int usva_iommu_detach_pasid_table(struct usva_iommu_dev *dev);
+
+/**
+ * The table attached to @p dev, as it was given (size set to this
+ * version's).
+ * @return 0; -ENOENT (none); -EINVAL (NULL argument).
+ */
+int usva_iommu_pasid_table_get(struct usva_iommu_dev *dev,
+			       struct usva_pasid_table_config *cfg);
+
 /* ---- unrecoverable faults ---------------------------------------------- */
 
 /** Unrecoverable fault kinds. */
@@ -308,6 +454,9 @@ enum usva_event_type {
 	USVA_EVENT_PRQ_OVERFLOW,	/**< page requests lost to a full queue */
 	USVA_EVENT_BAD_RESPONSE,	/**< response matched no request */
 	USVA_EVENT_NON_CANONICAL,	/**< address the stage-1 format rejects */
+	/** PASID table: an invalid or illegal context descriptor (SMMUv3
+	 *  C_BAD_CD); addr is the input address */
+	USVA_EVENT_BAD_CD,
 };
 
 /** @name Access bits (events, page requests)

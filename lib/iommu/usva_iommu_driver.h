@@ -56,6 +56,9 @@ struct usva_iommu_dev {
 	 *  may sleep in a backend call, hence a mutex). */
 	pthread_mutex_t lock;
 	TAILQ_HEAD(, usva_attach) attached;	/**< lock */
+	/** The whole PASID table attached (usva_iommu_attach_pasid_table()),
+	 *  as validated; NULL if none. Excludes @p attached entries. lock. */
+	struct usva_pasid_table_config *pasid_table;
 	void *priv;		/**< backend's, ops->dev_priv_size bytes */
 };
 
@@ -142,6 +145,22 @@ struct usva_iommu_ops {
 	/** Remove (dev, pasid); answer its pending page requests INVALID. */
 	void (*detach)(struct usva_iommu_dev *dev, uint32_t pasid,
 		       struct usva_domain *dom);
+
+	/**
+	 * Point the device's whole PASID space at a table someone else owns
+	 * (validated @p cfg; its format is one the caps allow). @p old is
+	 * NULL for an attach, else the table being replaced (atomically, as
+	 * an STE update). The device has no per-PASID attachment. The
+	 * backend forgets everything it cached of the device (contexts,
+	 * translations), as the kernel driver does after writing an STE.
+	 * NULL: PASID tables are not supported (-EOPNOTSUPP).
+	 */
+	int (*attach_pasid_table)(struct usva_iommu_dev *dev,
+				  const struct usva_pasid_table_config *cfg,
+				  const struct usva_pasid_table_config *old);
+	/** Undo attach_pasid_table: answer the device's pending page
+	 *  requests and stalls INVALID, flush, drain DMA in flight. */
+	void (*detach_pasid_table)(struct usva_iommu_dev *dev);
 
 	/**
 	 * Execute validated entries in order; stop at the first failure.

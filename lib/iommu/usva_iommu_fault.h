@@ -15,6 +15,10 @@
  * its translation; INVALID ends the access with an error; FAILURE also
  * makes the device stop issuing page requests until software re-enables
  * PRI. A response that matches no outstanding group is dropped and counted.
+ *
+ * Stall model (SMMUv3): a stalled transaction arrives on the same queue as
+ * a request with USVA_PREQ_F_STALL whose grpid is its stall tag; it is
+ * answered like a group of one, the code choosing retry or terminate.
  */
 #ifndef USVA_IOMMU_FAULT_H
 #define USVA_IOMMU_FAULT_H
@@ -23,6 +27,7 @@
 #include <stdint.h>
 
 #include <rte_branch_prediction.h>
+#include <rte_common.h>
 
 #include "usva_build_config.h"
 #include "usva_iommu.h"
@@ -36,6 +41,15 @@ extern "C" {
 #define USVA_PREQ_F_LAST	(1u << 0)	/**< last request of its group */
 #define USVA_PREQ_F_PASID	(1u << 1)	/**< carries a PASID */
 #define USVA_PREQ_F_PRIV_DATA	(1u << 2)	/**< carries private data */
+/**
+ * A stalled transaction (SMMUv3 stall model, USVA_DEV_F_STALL), not a PCIe
+ * page request: @p grpid holds its stall tag (STAG), it is always LAST
+ * (a group of one), and it carries no private data. Its response is a
+ * resume (CMD_RESUME): SUCCESS retries the transaction, INVALID and
+ * FAILURE terminate it (abort). A response need not echo the flag: the
+ * device's model decides (a device stalls or uses PRI, not both).
+ */
+#define USVA_PREQ_F_STALL	(1u << 3)
 /** @} */
 
 /** One page request, as polled. */
@@ -45,7 +59,8 @@ struct usva_page_req {
 	uint64_t ts;		/**< TSC when the IOMMU queued it */
 	uint32_t dev_id;	/**< usva_dev_info.id */
 	uint32_t pasid;
-	uint32_t grpid;		/**< page request group index */
+	uint32_t grpid;		/**< page request group index, or the stall
+				 *   tag (USVA_PREQ_F_STALL) */
 	uint32_t cookie;	/**< backend's tag for the response */
 	uint16_t perm;		/**< USVA_ACCESS_* requested */
 	uint16_t flags;		/**< USVA_PREQ_F_* */

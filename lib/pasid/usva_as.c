@@ -76,6 +76,7 @@ struct usva_as {
 	struct usva_page_pool *pool;
 	uint64_t *root;
 	uint32_t leaf_levels;	/* geometry's leaf levels, less page_sizes */
+	uint64_t oa_last;	/* highest output address a leaf can hold */
 	uint32_t top_index_mask;
 	uint32_t granule_shift;
 	/* Highest level whose tables lie inside one granule: only those
@@ -336,6 +337,15 @@ as_geometry(struct usva_as *as, const struct usva_as_config *cfg)
 		USVA_LOG(ERR, as, "usva_as_create: format %s has no %u-bit layout",
 			 as->fmt->name, cfg->va_bits);
 		return -EINVAL;
+	}
+	/* The output size of the format (52 bits x86, 48 ARM): what a 4 KiB
+	 * leaf made of every address bit decodes to. */
+	{
+		struct usva_pte_info info;
+
+		as->fmt->decode(as->fmt->make_leaf(~(uint64_t)(PT_SIZE - 1),
+						   1, USVA_PROT_READ), 1, &info);
+		as->oa_last = info.addr | (PT_SIZE - 1);
 	}
 	if (cfg->page_sizes == 0) {
 		as->leaf_levels = as->geo.leaf_levels;
@@ -1079,6 +1089,7 @@ map_page_args_ok(const struct usva_as *as, uint64_t va, uint64_t oa,
 	 * else goes through the format's check on the slow path. */
 	return ((va | oa) & (PT_SIZE - 1)) == 0 && flags == 0 &&
 	       va < (UINT64_C(1) << (as->geo.va_bits - 1)) &&
+	       oa < as->oa_last &&
 	       (prot & USVA_PROT_READ) && !(prot & ~as->fmt->prot_mask) &&
 	       (as->leaf_levels & (1u << 1));
 }
@@ -1145,6 +1156,12 @@ map_slow(struct usva_as *as, uint64_t va, uint64_t oa, uint64_t len,
 		USVA_LOG(ERR, as, "usva_as_map: output 0x%" PRIx64 " + 0x%" PRIx64
 			 " unaligned or wraps", oa, len);
 		return (oa & (PT_SIZE - 1)) ? -EINVAL : -EOVERFLOW;
+	}
+	if (oa + (len - 1) > as->oa_last) {
+		/* A leaf would drop the high bits: a mapping elsewhere. */
+		USVA_LOG(ERR, as, "usva_as_map: output 0x%" PRIx64 " + 0x%" PRIx64
+			 " beyond the %s output size", oa, len, as->fmt->name);
+		return -ERANGE;
 	}
 	rc = check_prot(as, prot, "usva_as_map");
 	if (rc)

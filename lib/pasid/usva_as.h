@@ -106,9 +106,11 @@ void usva_as_destroy(struct usva_as *as);
  *
  * @return 0; -EINVAL (va, oa or len not 4 KiB aligned, len 0, non-canonical
  *         va, prot without READ or with unknown bits, prot the format cannot
- *         express, unknown flags), -ERANGE (beyond va_bits), -EOVERFLOW
- *         (va + len or oa + len wraps), -EEXIST (part of the range is
- *         mapped; nothing changed), -ENOMEM (no table page; nothing changed).
+ *         express, unknown flags), -ERANGE (beyond va_bits, or an output
+ *         beyond what the format addresses: 52 bits x86, 48 bits ARM),
+ *         -EOVERFLOW (va + len or oa + len wraps), -EEXIST (part of the
+ *         range is mapped; nothing changed), -ENOMEM (no table page;
+ *         nothing changed).
  */
 int usva_as_map(struct usva_as *as, uint64_t va, uint64_t oa, uint64_t len,
 		uint32_t prot, uint32_t flags);

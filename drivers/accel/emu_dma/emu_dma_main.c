@@ -373,7 +373,9 @@ service_register(struct emu_dma *ed, const char *name)
 	spec.callback = service_run;
 	spec.callback_userdata = ed;
 	spec.socket_id = SOCKET_ID_ANY;
-	rc = rte_service_component_register(&spec, &ed->service_id);
+	/* A fail point (fail-nth tests): the EAL call can fail too. */
+	rc = usva_fail_point("emu_dma_service") ? -ENOSPC :
+	     rte_service_component_register(&spec, &ed->service_id);
 	if (rc) {
 		EDMA_LOG(ERR, "usva_emu_dma_create: service %s: %s", spec.name,
 			 strerror(-rc));
@@ -504,7 +506,8 @@ usva_emu_dma_launch(int16_t dev_id, unsigned int lcore)
 	ed->lcore = lcore;
 	/* Relaxed: the launch below orders it before the loop reads it. */
 	__atomic_store_n(&ed->halt, 0, __ATOMIC_RELAXED);
-	if (rte_eal_remote_launch(engine_loop, ed, lcore) != 0) {
+	if (usva_fail_point("emu_dma_launch") ||
+	    rte_eal_remote_launch(engine_loop, ed, lcore) != 0) {
 		/* Release: pairs with the acquire of other callers. */
 		__atomic_store_n(&ed->launched, 0, __ATOMIC_RELEASE);
 		return -EBUSY;

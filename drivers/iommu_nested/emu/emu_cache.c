@@ -345,6 +345,9 @@ emu_pc_lookup(struct emu_dev *ed, uint32_t pasid, struct emu_pce *out)
 			out->geo.leaf_levels =
 				__atomic_load_n(&p->geo.leaf_levels,
 						__ATOMIC_RELAXED);
+			out->tag = __atomic_load_n(&p->tag, __ATOMIC_RELAXED);
+			out->flags = __atomic_load_n(&p->flags,
+						     __ATOMIC_RELAXED);
 		}
 	} while (seq_read_retry(&p->seq, seq));
 	if (hit) {
@@ -365,6 +368,8 @@ pce_store(struct emu_pce *p, const struct emu_pce *n)
 	__atomic_store_n(&p->geo.levels, n->geo.levels, __ATOMIC_RELAXED);
 	__atomic_store_n(&p->geo.leaf_levels, n->geo.leaf_levels,
 			 __ATOMIC_RELAXED);
+	__atomic_store_n(&p->tag, n->tag, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->flags, n->flags, __ATOMIC_RELAXED);
 	__atomic_store_n(&p->valid, 1, __ATOMIC_RELAXED);
 }
 

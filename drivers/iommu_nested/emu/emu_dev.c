@@ -60,7 +60,8 @@ emu_dev_open(struct usva_iommu_dev *dev, const struct usva_dev_config *cfg)
 	ed->id = dev->info.id;
 	/* The emulated device has what it is asked for. */
 	ed->flags = cfg->flags & (USVA_DEV_F_PRI | USVA_DEV_F_ATS |
-				  USVA_DEV_F_PASID_EXEC | USVA_DEV_F_PASID_PRIV);
+				  USVA_DEV_F_PASID_EXEC | USVA_DEV_F_PASID_PRIV |
+				  USVA_DEV_F_STALL);
 	if (cfg->pasid_width > 20) {
 		EMU_LOG(ERR, "device %s: PASID width %u beyond PCIe's 20 bits",
 			dev->info.name, cfg->pasid_width);
@@ -218,20 +219,27 @@ emu_domain_fini(struct usva_domain *dom)
 	emu_rcu_synchronize(e);
 }
 
-bool
-emu_pce_from_table(struct emu_dev *ed, uint32_t pasid, struct emu_pce *pce)
+uint32_t
+emu_pce_load(struct emu_dev *ed, uint32_t pasid, struct emu_pce *pce,
+	     uint64_t *fault_iova)
 {
-	struct emu_pasid_ent *ent = emu_pasid_ent(ed, pasid);
+	/* Acquire: pairs with the release publishing a PASID table. */
+	const struct emu_cdtab *t = __atomic_load_n(&ed->cdtab,
+						    __ATOMIC_ACQUIRE);
+	struct emu_pasid_ent *ent;
 	const struct emu_domain *d;
 	struct usva_domain *dom;
 
+	if (t != NULL)		/* a guest's CD table (emu_cdtab.c) */
+		return emu_cdtab_pce(ed, t, pasid, pce, fault_iova);
+	ent = emu_pasid_ent(ed, pasid);
 	if (ent == NULL)
-		return false;
+		return USVA_EMU_BAD_PASID;
 	/* Acquire: pairs with the release store of attach/replace; the
 	 * domain's immutable fields are initialised before. */
 	dom = __atomic_load_n(&ent->dom, __ATOMIC_ACQUIRE);
 	if (dom == NULL)
-		return false;
+		return USVA_EMU_BAD_PASID;
 	d = dom->priv;
 	pce->valid = 1;
 	pce->pasid = pasid;
@@ -239,7 +247,20 @@ emu_pce_from_table(struct emu_dev *ed, uint32_t pasid, struct emu_pce *pce)
 	pce->root = dom->s1_root;
 	pce->fmt = d->fmt;
 	pce->geo = d->geo;
-	return true;
+	pce->tag = pasid;
+	/* The kernel sets CD.S in the CDs it writes for a master that can
+	 * stall: every fault of such a device stalls. */
+	pce->flags = (ed->flags & USVA_DEV_F_STALL) ? EMU_PCE_STALL : 0;
+	pce->pad = 0;
+	return USVA_EMU_OK;
+}
+
+bool
+emu_pce_from_table(struct emu_dev *ed, uint32_t pasid, struct emu_pce *pce)
+{
+	uint64_t fault_iova;
+
+	return emu_pce_load(ed, pasid, pce, &fault_iova) == USVA_EMU_OK;
 }
 
 /* ---- attach / replace / detach ------------------------------------------------------ */

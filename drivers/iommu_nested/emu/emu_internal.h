@@ -214,15 +214,29 @@ struct emu_tlb_key {
 	uint64_t last;
 };
 
-/* A PASID-cache entry: the PASID-table entry as the walker needs it. */
+/* emu_pce.flags: how the context's stage-1 faults behave. */
+#define EMU_PCE_STALL		(1u << 0)	/* stall (CD.S, stall device) */
+#define EMU_PCE_EPD0		(1u << 1)	/* no walk: a miss is a
+						 * translation fault (CD.EPD0) */
+#define EMU_PCE_AFFD		(1u << 2)	/* AF = 0 is no fault (CD.AFFD) */
+#define EMU_PCE_NO_RECORD	(1u << 3)	/* terminated faults raise no
+						 * event (CD.R = 0) */
+
+/*
+ * A PASID-cache entry: the PASID-table entry as the walker needs it; for a
+ * device with a whole PASID table, the decoded context descriptor (the
+ * model's CD cache).
+ */
 struct emu_pce {
 	uint32_t seq;		/* seqcount; emu_dev.pc_lock held to write */
 	uint32_t valid;
 	uint32_t pasid;
-	uint32_t did;
+	uint32_t did;		/* IOTLB tag: domain id, or the table's VMID */
 	uint64_t root;		/* stage-1 root IOVA */
 	const struct usva_pgtable_fmt_ops *fmt;
 	struct usva_pgtable_geometry geo;
+	uint32_t tag;		/* IOTLB tag: the PASID, or the CD's ASID */
+	uint32_t flags;		/* EMU_PCE_* */
 	uint32_t pad;
 };
 
@@ -233,6 +247,28 @@ struct emu_domain {
 	const struct usva_pgtable_fmt_ops *fmt;
 	struct usva_pgtable_geometry geo;
 };
+
+/*
+ * A whole PASID table attached to a device (SMMUv3 STE stage-1 fields).
+ * Immutable once published in emu_dev.cdtab; replaced whole, freed after a
+ * grace period.
+ */
+struct emu_cdtab {
+	uint64_t base;		/* S1ContextPtr: table IOVA */
+	uint32_t config;	/* enum usva_pasid_table_mode */
+	uint32_t cdmax;		/* S1CDMax: PASID bits */
+	uint32_t split;		/* 0: linear; else L2 index bits (6, 10) */
+	uint32_t s1dss;		/* enum usva_smmuv3_s1dss */
+	uint32_t vmid;		/* IOTLB domain-id tag of its translations */
+	uint32_t pad;
+};
+
+/* IOTLB domain ids of PASID tables: fresh per attach, above every domain
+ * id lib/iommu hands out (they count up from 1). */
+#define EMU_VMID_BASE		UINT32_C(0x80000000)
+
+/* Internal outcome of finding a context: stage 1 bypassed, use stage 2. */
+#define EMU_XLATE_S1_BYPASS	0x100u
 
 /* One PASID-table entry. */
 struct emu_pasid_ent {
@@ -272,7 +308,9 @@ struct emu_group {
 	uint32_t pasid_gen;	/* emu_pasid_ent.gen when the group opened */
 	uint32_t nreq;		/* requests in the group */
 	uint32_t last_cookie;	/* cookie of the last request */
-	uint32_t flags;		/* USVA_PREQ_F_PRIV_DATA if @priv is valid */
+	uint32_t flags;		/* USVA_PREQ_F_PRIV_DATA if @priv is valid;
+				 * USVA_PREQ_F_STALL: a stalled transaction
+				 * (its group index is its stall tag) */
 	uint32_t next;		/* bucket chain or free list; UINT32_MAX: end */
 	uint32_t pad[2];
 	/* The PASID-table entry of (device, PASID): chunks live as long as
@@ -309,6 +347,16 @@ struct emu_dev {
 	struct emu_pasid_ent **pasid_dir; /* immutable pointer; slots atomic,
 					   * written under dev->lock */
 	uint32_t dir_entries;		/* immutable */
+
+	/* Whole PASID table (emu_cdtab.c): set instead of PASID entries. */
+	struct emu_cdtab *cdtab;	/* atomic; dev->lock to replace; read
+					 * inside a reader section */
+	uint32_t cdt_bits;		/* atomic: its cdmax, for page requests
+					 * (outside reader sections) */
+	/* Stands for every PASID of the table in page-request groups: dom
+	 * non-NULL while a table is attached, gen bumped by each attach
+	 * after a detach (a new life). */
+	struct emu_pasid_ent cdt_ent;
 
 	/* PASID cache: direct mapped by PASID. */
 	rte_spinlock_t pc_lock;		/* fills and invalidations */
@@ -369,6 +417,7 @@ struct emu {
 
 	/* Bumped (release) by every invalidation before it flushes. */
 	uint64_t xlate_gen;		/* atomic */
+	uint32_t next_vmid;		/* atomic: PASID-table VMIDs handed out */
 	/* Control-side changes (invalidation, attach, s2_unmap) running:
 	 * the strict checker does not report uses that overlap one. */
 	uint32_t inval_active;		/* atomic */
@@ -655,6 +704,13 @@ void emu_detach(struct usva_iommu_dev *dev, uint32_t pasid,
 /* Fill @pce from the PASID table; inside a reader section. */
 bool emu_pce_from_table(struct emu_dev *ed, uint32_t pasid,
 			struct emu_pce *pce);
+/*
+ * The same, with why not: USVA_EMU_OK, EMU_XLATE_S1_BYPASS (a PASID table
+ * says stage 2 only), or a fault reason (*@p fault_iova: the IOVA of a
+ * stage-2 fault). Inside a reader section.
+ */
+uint32_t emu_pce_load(struct emu_dev *ed, uint32_t pasid, struct emu_pce *pce,
+		      uint64_t *fault_iova);
 
 /* ---- emu_prq.c -------------------------------------------------------------------------------------- */
 
@@ -662,6 +718,21 @@ int emu_prq_dev_init(struct emu_dev *ed);
 void emu_prq_dev_fini(struct emu_dev *ed);
 /* Answer every group of (ed, pasid) INVALID (detach). */
 void emu_prq_detach(struct emu_dev *ed, uint32_t pasid);
+/* Answer every group of the device INVALID (PASID-table detach). */
+void emu_prq_detach_all(struct emu_dev *ed);
+/* Groups, for the stall model (emu_stall.c); grp_lock held. */
+struct emu_group *emu_grp_alloc(struct emu_dev *ed, struct emu_pasid_ent *ent,
+				uint32_t pasid, uint32_t grpid, uint32_t gen);
+struct emu_group *emu_grp_find_link(struct emu_dev *ed, uint32_t pasid,
+				    uint32_t grpid, uint32_t **link);
+void emu_grp_answer_link(struct emu_dev *ed, struct emu_group *g,
+			 uint32_t *link, uint16_t code);
+/* Free a group that was never delivered, without a response. */
+void emu_grp_drop(struct emu_dev *ed, struct emu_group *g);
+/* At most one PRQ_OVERFLOW event per millisecond per instance (@stall: a
+ * stall that could not be recorded). */
+void emu_prq_overflow_event(struct emu *e, struct emu_dev *ed, uint32_t pasid,
+			    uint32_t perm, uint64_t addr, bool stall);
 uint16_t emu_prq_poll(void *ctx, struct usva_page_req *reqs, uint16_t n);
 uint16_t emu_page_respond(void *ctx, const struct usva_page_resp *resp,
 			  uint16_t n);
@@ -670,5 +741,54 @@ uint16_t emu_page_respond(void *ctx, const struct usva_page_resp *resp,
 
 int emu_invalidate(struct usva_iommu *iommu, const struct usva_inval_entry *e,
 		   uint32_t n, int32_t *status);
+
+/* ---- emu_cdtab.c: whole PASID tables (SMMUv3 CD tables) ---------------------------------------------- */
+
+int emu_attach_pasid_table(struct usva_iommu_dev *dev,
+			   const struct usva_pasid_table_config *cfg,
+			   const struct usva_pasid_table_config *old);
+void emu_detach_pasid_table(struct usva_iommu_dev *dev);
+/* The context of @p pasid in table @p t, as emu_pce_load() says. Inside a
+ * reader section. */
+uint32_t emu_cdtab_pce(struct emu_dev *ed, const struct emu_cdtab *t,
+		       uint32_t pasid, struct emu_pce *pce,
+		       uint64_t *fault_iova);
+
+/* What emu_cdtab_iotlb_key() made of an entry. */
+enum emu_cdtab_key {
+	EMU_CDTAB_KEY_NONE = 0,	/* not a table device: the caller's key */
+	EMU_CDTAB_KEY_SET,	/* *k now names the table's translations */
+	EMU_CDTAB_KEY_SKIP,	/* nothing of it can be cached: skip */
+};
+/*
+ * The IOTLB key of an invalidation entry naming a device with a PASID
+ * table: its VMID, and the ASID (USVA_INVAL_F_ASID: the entry's; else the
+ * one the PASID's CD holds now; none: every ASID). Keeps EMU_K_RANGE.
+ */
+enum emu_cdtab_key emu_cdtab_iotlb_key(struct emu_dev *ed,
+				       const struct usva_inval_entry *en,
+				       struct emu_tlb_key *k);
+
+/* True while @p ed has a PASID table (a relaxed peek, no reader section). */
+static inline bool
+emu_cdtab_attached(const struct emu_dev *ed)
+{
+	return __atomic_load_n(&ed->cdtab, __ATOMIC_RELAXED) != NULL;
+}
+
+/* ---- emu_stall.c: the stall model ------------------------------------------------------------------------ */
+
+/*
+ * A stage-1 fault (S1_NOT_PRESENT, S1_PERM) of a context that stalls:
+ * hold the transaction, queue its fault record with a stall tag. Inside a
+ * reader section. @return -EAGAIN (stalled: x->stag), or -EIO (no room:
+ * terminated, overflow counted).
+ */
+int emu_stall_fault(struct emu_dev *ed, uint32_t pasid, uint64_t va,
+		    uint32_t access, uint32_t reason, struct usva_emu_xlate *x);
+/* A response to a stall device: resume or terminate. grp_lock held.
+ * @return NULL, or why it is dropped. */
+const char *emu_stall_resume(struct emu_dev *ed,
+			     const struct usva_page_resp *r);
 
 #endif /* EMU_INTERNAL_H */

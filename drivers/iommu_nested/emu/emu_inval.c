@@ -90,11 +90,20 @@ inval_pasid(struct emu *e, const struct usva_inval_entry *en)
 	if (en->caches & USVA_INVAL_IOTLB) {
 		struct emu_tlb_key ki = k;
 
-		/* Without a domain (nothing attached any more) every
+		/* A PASID table tags by (VMID, ASID) (emu_cdtab.c). Else,
+		 * without a domain (nothing attached any more) every
 		 * domain's entries of the PASID go: never fewer. */
-		if (inval_did(ed, en, &ki.did))
-			ki.match |= EMU_K_DID;
-		emu_tlb_inval(&e->iotlb, &ki);
+		switch (emu_cdtab_iotlb_key(ed, en, &ki)) {
+		case EMU_CDTAB_KEY_SKIP:
+			break;
+		case EMU_CDTAB_KEY_NONE:
+			if (inval_did(ed, en, &ki.did))
+				ki.match |= EMU_K_DID;
+			/* fall through */
+		default:
+			emu_tlb_inval(&e->iotlb, &ki);
+			break;
+		}
 	}
 	if (en->caches & USVA_INVAL_DEVTLB) {
 		k.match |= EMU_K_DID;

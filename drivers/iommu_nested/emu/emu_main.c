@@ -150,6 +150,10 @@ emu_fill_caps(struct usva_iommu *iommu, const struct emu_params *p)
 	c->size = sizeof(*c);
 	c->flags = USVA_IOMMU_CAP_NESTING | USVA_IOMMU_CAP_PRI |
 		   USVA_IOMMU_CAP_ATS | USVA_IOMMU_CAP_PASID;
+	/* SMMUv3: stall model and guest-owned CD tables (emu_stall.c,
+	 * emu_cdtab.c). */
+	if (!vtd)
+		c->flags |= USVA_IOMMU_CAP_STALL | USVA_IOMMU_CAP_PASID_TABLE;
 	c->pasid_width = p->pasid_width;
 	c->s1_formats = 1u << (vtd ? USVA_PGFMT_X86_FS : USVA_PGFMT_ARM_LPAE_4K);
 	c->s1_page_sizes = USVA_PGSIZE_4K | USVA_PGSIZE_2M | USVA_PGSIZE_1G;
@@ -605,6 +609,8 @@ const struct usva_iommu_ops emu_ops = {
 	.domain_fini = emu_domain_fini,
 	.attach = emu_attach,
 	.detach = emu_detach,
+	.attach_pasid_table = emu_attach_pasid_table,
+	.detach_pasid_table = emu_detach_pasid_table,
 	.invalidate = emu_invalidate,
 	.event_fd = emu_event_fd,
 	.prq_fd = emu_prq_fd,

@@ -67,7 +67,8 @@ emu_prq_dev_init(struct emu_dev *ed)
 	size_t sz;
 
 	ed->free_head = GRP_NONE;
-	if (!(ed->flags & USVA_DEV_F_PRI))
+	/* Stalled transactions are groups of one (emu_stall.c). */
+	if (!(ed->flags & (USVA_DEV_F_PRI | USVA_DEV_F_STALL)))
 		return 0;
 	buckets = rte_align32pow2(RTE_MAX(ed->pri_capacity, 16u));
 	ed->grp_hshift = 64 - rte_bsf32(buckets);
@@ -206,7 +207,10 @@ grp_answer_link(struct emu_dev *ed, struct emu_group *g, uint32_t *link,
 	r->r.pasid = g->pasid;
 	r->r.grpid = g->grpid;
 	r->r.code = code;
-	r->r.flags = USVA_PREQ_F_PASID | (g->flags & USVA_PREQ_F_PRIV_DATA);
+	/* A stall without a PASID (a PASID table's no-substream DMA) is
+	 * the only group with PASID 0. */
+	r->r.flags = (g->pasid != 0 ? USVA_PREQ_F_PASID : 0) |
+		     (g->flags & (USVA_PREQ_F_PRIV_DATA | USVA_PREQ_F_STALL));
 	r->r.reserved = 0;
 	/* Zero unless a request carried private data (grp_alloc). */
 	r->r.private_data[0] = g->priv[0];
@@ -252,12 +256,56 @@ emu_prq_detach(struct emu_dev *ed, uint32_t pasid)
 	rte_spinlock_unlock(&ed->grp_lock);
 }
 
+void
+emu_prq_detach_all(struct emu_dev *ed)
+{
+	if (ed->groups == NULL)
+		return;
+	rte_spinlock_lock(&ed->grp_lock);
+	grp_answer_all(ed, 0, true);
+	rte_spinlock_unlock(&ed->grp_lock);
+}
+
+/* ---- groups for the stall model (grp_lock held) ------------------------------ */
+
+struct emu_group *
+emu_grp_alloc(struct emu_dev *ed, struct emu_pasid_ent *ent, uint32_t pasid,
+	      uint32_t grpid, uint32_t gen)
+{
+	return grp_alloc(ed, ent, pasid, grpid, gen);
+}
+
+struct emu_group *
+emu_grp_find_link(struct emu_dev *ed, uint32_t pasid, uint32_t grpid,
+		  uint32_t **link)
+{
+	return grp_find_link(ed, pasid, grpid, link);
+}
+
+void
+emu_grp_answer_link(struct emu_dev *ed, struct emu_group *g, uint32_t *link,
+		    uint16_t code)
+{
+	grp_answer_link(ed, g, link, code);
+}
+
+void
+emu_grp_drop(struct emu_dev *ed, struct emu_group *g)
+{
+	uint32_t i = (uint32_t)(g - ed->groups);
+	uint32_t *p = &ed->grp_head[grp_bucket(ed, g->pasid, g->grpid)];
+
+	while (*p != i)
+		p = &ed->groups[*p].next;
+	grp_free_link(ed, g, p);
+}
+
 /* ---- page requests (device side) -------------------------------------------------- */
 
 /* At most one PRQ_OVERFLOW event per millisecond per instance. */
-static void
-prq_overflow_event(struct emu *e, struct emu_dev *ed,
-		   const struct usva_emu_prq_desc *d)
+void
+emu_prq_overflow_event(struct emu *e, struct emu_dev *ed, uint32_t pasid,
+		       uint32_t perm, uint64_t addr, bool stall)
 {
 	uint64_t now = rte_rdtsc();
 	uint64_t last = __atomic_load_n(&e->prq_ovf_event_tsc, __ATOMIC_RELAXED);
@@ -269,10 +317,24 @@ prq_overflow_event(struct emu *e, struct emu_dev *ed,
 					 false, __ATOMIC_RELAXED,
 					 __ATOMIC_RELAXED))
 		return;
-	emu_event(e, USVA_EVENT_PRQ_OVERFLOW, ed->id, d->pasid, d->perm,
-		  d->addr);
-	EMU_LOG_RL(WARNING, "PRQ full (%u entries): page requests lost",
-		   e->p.prq_depth);
+	emu_event(e, USVA_EVENT_PRQ_OVERFLOW, ed->id, pasid, perm, addr);
+	if (stall)
+		EMU_LOG_RL(WARNING, "dev %u: stall not recorded (PRQ or stall "
+			   "capacity full): transaction terminated", ed->id);
+	else
+		EMU_LOG_RL(WARNING, "PRQ full (%u entries): page requests "
+			   "lost", e->p.prq_depth);
+}
+
+/* The entry the groups of (ed, pasid) hang on: the PASID's, or the one
+ * standing for every PASID of a whole PASID table; NULL: neither. */
+static struct emu_pasid_ent *
+page_request_ent(struct emu_dev *ed, uint32_t pasid)
+{
+	if (!emu_cdtab_attached(ed))
+		return emu_pasid_ent(ed, pasid);
+	return pasid >> __atomic_load_n(&ed->cdt_bits, __ATOMIC_RELAXED) ?
+	       NULL : &ed->cdt_ent;
 }
 
 static int
@@ -306,7 +368,7 @@ usva_emu_page_request(struct usva_iommu_dev *dev,
 	if (rc)
 		return rc;
 	e = ed->emu;
-	ent = emu_pasid_ent(ed, d->pasid);
+	ent = page_request_ent(ed, d->pasid);
 	if (ent == NULL)
 		return -EINVAL;
 
@@ -389,7 +451,7 @@ usva_emu_page_request(struct usva_iommu_dev *dev,
 		grp_answer(ed, g, USVA_PAGE_RESP_SUCCESS);
 	rte_spinlock_unlock(&ed->grp_lock);
 	emu_stat_inc(e, EMU_ST_PRQ_OVERFLOW);
-	prq_overflow_event(e, ed, d);
+	emu_prq_overflow_event(e, ed, d->pasid, d->perm, d->addr, false);
 	return 1;
 
 unlock:
@@ -522,6 +584,11 @@ respond_one(struct emu_dev *ed, const struct usva_page_resp *r)
 	struct emu_group *g;
 	uint32_t *link;
 
+	/* A stall device's responses are resumes (emu_stall.c). */
+	if (unlikely(ed->flags & USVA_DEV_F_STALL))
+		return emu_stall_resume(ed, r);
+	if (unlikely(r->flags & USVA_PREQ_F_STALL))
+		return "stall resume for a device that does not stall";
 	if (unlikely(r->grpid >= EMU_GRPID_MAX))
 		return "group index out of range";
 	g = grp_find_link(ed, r->pasid, r->grpid, &link);

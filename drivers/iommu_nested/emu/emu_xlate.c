@@ -186,7 +186,8 @@ emu_walk(struct emu *e, const struct emu_pce *pc, uint64_t va,
 			 * resolves by setting AF — treated as not present.
 			 * It takes priority over permission, as on ARM. */
 			fmt->decode(nw, level, &after);
-			if (!(after.hw & USVA_PTE_HW_ACCESSED))
+			if (!(after.hw & USVA_PTE_HW_ACCESSED) &&
+			    !(pc->flags & EMU_PCE_AFFD))
 				return walk_fault(w, USVA_EMU_S1_NOT_PRESENT, 0);
 			if (!peek && !s1_perm_ok(e, eff & info.prot, access))
 				return walk_fault(w, USVA_EMU_S1_PERM, 0);
@@ -223,9 +224,12 @@ emu_walk(struct emu *e, const struct emu_pce *pc, uint64_t va,
 
 /* ---- translation ------------------------------------------------------------------------ */
 
+/* @record: raise the event (a CD with R = 0 does not record its
+ * terminated translation faults). */
 static int
-xlate_fault(struct emu_dev *ed, uint32_t pasid, uint64_t va, uint32_t access,
-	    uint32_t reason, uint64_t ev_addr, struct usva_emu_xlate *x)
+xlate_fault_rec(struct emu_dev *ed, uint32_t pasid, uint64_t va,
+		uint32_t access, uint32_t reason, uint64_t ev_addr, bool record,
+		struct usva_emu_xlate *x)
 {
 	static const uint32_t ev_type[] = {
 		[USVA_EMU_S1_NOT_PRESENT] = USVA_EVENT_S1_NOT_PRESENT,
@@ -235,6 +239,9 @@ xlate_fault(struct emu_dev *ed, uint32_t pasid, uint64_t va, uint32_t access,
 		[USVA_EMU_BAD_PASID] = USVA_EVENT_BAD_PASID,
 		/* No event type of its own: a malformed input address. */
 		[USVA_EMU_NON_CANONICAL] = USVA_EVENT_NON_CANONICAL,
+		[USVA_EMU_BAD_CD] = USVA_EVENT_BAD_CD,
+		/* A PASID table in ABORT mode records nothing. */
+		[USVA_EMU_ABORTED] = 0,
 	};
 
 	x->host = NULL;
@@ -242,13 +249,72 @@ xlate_fault(struct emu_dev *ed, uint32_t pasid, uint64_t va, uint32_t access,
 	x->reason = reason;
 	x->prot = 0;
 	x->cached = false;
+	x->stag = 0;
 	/* Recoverable only for a device that can ask (PRI capable). */
 	if (reason <= USVA_EMU_S1_PERM && (ed->flags & USVA_DEV_F_PRI))
 		return -EFAULT;
+	if (!record || ev_type[reason] == 0)
+		return -EIO;
 	emu_event(ed->emu, ev_type[reason], ed->id, pasid, access, ev_addr);
 	EMU_LOG_RL(DEBUG, "dev %u PASID %u: fault %u at 0x%" PRIx64
 		   " (access 0x%x)", ed->id, pasid, reason, ev_addr, access);
 	return -EIO;
+}
+
+static int
+xlate_fault(struct emu_dev *ed, uint32_t pasid, uint64_t va, uint32_t access,
+	    uint32_t reason, uint64_t ev_addr, struct usva_emu_xlate *x)
+{
+	return xlate_fault_rec(ed, pasid, va, access, reason, ev_addr, true,
+			       x);
+}
+
+/*
+ * A fault of the stage-1 walk of context @p pc: a recoverable one stalls
+ * if the context says so (stall device, CD.S), else as xlate_fault(), not
+ * recorded if the context says so (CD.R = 0).
+ */
+static int
+xlate_s1_fault(struct emu_dev *ed, const struct emu_pce *pc, uint32_t pasid,
+	       uint64_t va, uint32_t access, const struct emu_walk *w,
+	       struct usva_emu_xlate *x)
+{
+	bool recoverable = w->reason <= USVA_EMU_S1_PERM;
+
+	if (recoverable && (pc->flags & EMU_PCE_STALL) &&
+	    (ed->flags & USVA_DEV_F_STALL))
+		return emu_stall_fault(ed, pasid, va, access, w->reason, x);
+	return xlate_fault_rec(ed, pasid, va, access, w->reason,
+			       w->reason == USVA_EMU_S2_FAULT ?
+			       w->fault_iova : va,
+			       !(recoverable && (pc->flags & EMU_PCE_NO_RECORD)),
+			       x);
+}
+
+/*
+ * Stage 1 bypassed (a PASID table in BYPASS mode, or S1DSS bypass for DMA
+ * without a PASID): @p iova goes through stage 2 alone. Not cached (the
+ * model keeps no stage-2-only TLB entries). Inside a reader section.
+ */
+static int
+xlate_s2_only(struct emu_dev *ed, uint32_t pasid, uint64_t iova,
+	      uint32_t access, struct usva_emu_xlate *x)
+{
+	/* Acquire: pairs with the release publishing the IOAS array. */
+	const struct emu_s2_tab *s2 = __atomic_load_n(&ed->emu->s2,
+						      __ATOMIC_ACQUIRE);
+	const struct emu_s2_map *m = emu_s2_find(s2, iova);
+
+	if (m == NULL || !s2_perm_ok(m->prot, access))
+		return xlate_fault(ed, pasid, iova, access, USVA_EMU_S2_FAULT,
+				   iova, x);
+	x->host = (void *)(uintptr_t)(m->va + (iova - m->iova));
+	x->len = m->len - (iova - m->iova);
+	x->reason = USVA_EMU_OK;
+	x->prot = eff_prot(USVA_PROT_ALL, m->prot);
+	x->cached = false;
+	x->stag = 0;
+	return 0;
 }
 
 static inline int
@@ -260,6 +326,7 @@ xlate_from_tlbe(const struct emu_tlbe *t, uint64_t va, bool cached,
 	x->reason = USVA_EMU_OK;
 	x->prot = eff_prot(t->s1prot, t->s2prot);
 	x->cached = cached;
+	x->stag = 0;
 	return 0;
 }
 
@@ -302,7 +369,8 @@ emu_strict(struct emu_dev *ed, uint32_t pasid, uint64_t va, uint32_t access,
 		emu_rcu_enter(e);
 	if (!emu_pce_from_table(ed, pasid, &cur)) {
 		stale = true;
-	} else if (pc != NULL && (pc->did != cur.did || pc->root != cur.root)) {
+	} else if (pc != NULL && (pc->did != cur.did || pc->root != cur.root ||
+				  pc->tag != cur.tag)) {
 		stale = true;
 	} else if (t != NULL) {
 		if (cur.fmt->check_va(&cur.geo, va) != 0) {
@@ -343,22 +411,28 @@ xlate_slow(struct emu_dev *ed, uint32_t pasid, uint64_t va, uint32_t access,
 	struct emu_pce pc;
 	struct emu_tlbe t;
 	struct emu_walk w;
+	uint64_t fault_iova = 0;
+	uint32_t reason;
 	bool pc_hit;
 
 	pc_hit = emu_pc_lookup(ed, pasid, &pc);
 	if (pc_hit) {
 		emu_stat_inc(e, EMU_ST_PASID_CACHE_HITS);
 	} else {
-		if (!emu_pce_from_table(ed, pasid, &pc))
-			return xlate_fault(ed, pasid, va, access,
-					   USVA_EMU_BAD_PASID, va, x);
+		reason = emu_pce_load(ed, pasid, &pc, &fault_iova);
+		if (reason == EMU_XLATE_S1_BYPASS)
+			return xlate_s2_only(ed, pasid, va, access, x);
+		if (reason != USVA_EMU_OK)
+			return xlate_fault(ed, pasid, va, access, reason,
+					   reason == USVA_EMU_S2_FAULT ?
+					   fault_iova : va, x);
 		emu_pc_fill(e, ed, &pc, gen);
 	}
 	if (unlikely(pc.fmt->check_va(&pc.geo, va) != 0))
 		return xlate_fault(ed, pasid, va, access,
 				   USVA_EMU_NON_CANONICAL, va, x);
 
-	if (emu_tlb_lookup(&e->iotlb, pc.did, pasid, va, &t) &&
+	if (emu_tlb_lookup(&e->iotlb, pc.did, pc.tag, va, &t) &&
 	    tlbe_allows(e, &t, access)) {
 		emu_stat_inc(e, EMU_ST_IOTLB_HITS);
 		if (unlikely(e->strict))
@@ -377,12 +451,16 @@ xlate_slow(struct emu_dev *ed, uint32_t pasid, uint64_t va, uint32_t access,
 	if (unlikely(e->strict) && pc_hit)
 		emu_strict(ed, pasid, va, access, &pc, NULL, true, gen);
 
+	if (unlikely(pc.flags & EMU_PCE_EPD0)) {
+		/* CD.EPD0: no walk through TTB0, a miss is a translation
+		 * fault. */
+		w.reason = USVA_EMU_S1_NOT_PRESENT;
+		return xlate_s1_fault(ed, &pc, pasid, va, access, &w, x);
+	}
 	emu_stat_inc(e, EMU_ST_WALKS);
 	if (emu_walk(e, &pc, va, access, false, &w) != USVA_EMU_OK)
-		return xlate_fault(ed, pasid, va, access, w.reason,
-				   w.reason == USVA_EMU_S2_FAULT ?
-				   w.fault_iova : va, x);
-	tlbe_from_walk(&t, &w, pc.did, pasid, va);
+		return xlate_s1_fault(ed, &pc, pasid, va, access, &w, x);
+	tlbe_from_walk(&t, &w, pc.did, pc.tag, va);
 	emu_tlb_fill(e, &e->iotlb, &t, gen);
 	if (ed->devtlb.mem != NULL) {
 		t.id = emu_tlb_id(0, pasid);
@@ -406,7 +484,7 @@ xlate_fast(struct emu_dev *ed, uint32_t pasid, uint64_t va, uint32_t access,
 
 	if (!emu_pc_lookup(ed, pasid, &pc) ||
 	    pc.fmt->check_va(&pc.geo, va) != 0 ||
-	    !emu_tlb_lookup(&e->iotlb, pc.did, pasid, va, &t) ||
+	    !emu_tlb_lookup(&e->iotlb, pc.did, pc.tag, va, &t) ||
 	    !tlbe_allows(e, &t, access))
 		return false;
 	emu_stat_inc(e, EMU_ST_PASID_CACHE_HITS);
@@ -439,8 +517,10 @@ emu_xlate(struct emu_dev *ed, uint32_t pasid, uint64_t va, uint32_t access,
 	 * read are refused if an invalidation began since (emu_tlb_fill()). */
 	gen = __atomic_load_n(&e->xlate_gen, __ATOMIC_ACQUIRE);
 
-	/* PASID 0 would be RID_PASID (stage 2 only): not attached here. */
-	if (unlikely(pasid == 0 || pasid >> ed->pasid_width))
+	/* PASID 0 would be RID_PASID (stage 2 only): not attached here,
+	 * unless a PASID table says what DMA without a PASID does. */
+	if (unlikely((pasid == 0 && !emu_cdtab_attached(ed)) ||
+		     pasid >> ed->pasid_width))
 		return xlate_fault(ed, pasid, va, access, USVA_EMU_BAD_PASID,
 				   va, x);
 
@@ -531,9 +611,10 @@ emu_dma(struct usva_iommu_dev *dev, uint32_t pasid, uint64_t addr, void *buf,
 	struct emu_dev *ed = emu_dev_get(dev);
 	uint32_t access = op == EMU_DMA_WRITE ? USVA_ACCESS_WRITE :
 			  USVA_ACCESS_READ;
-	uint32_t reason = USVA_EMU_OK;
+	uint32_t reason = USVA_EMU_OK, flags = 0, stag = 0;
 	struct usva_emu_xlate x;
 	uint64_t done = 0;
+	int rc;
 
 	if (ed == NULL)
 		return -ENODEV;
@@ -542,8 +623,13 @@ emu_dma(struct usva_iommu_dev *dev, uint32_t pasid, uint64_t addr, void *buf,
 		uint8_t *b = (uint8_t *)buf + done;
 		uint64_t chunk, same;
 
-		if (emu_xlate(ed, pasid, addr + done, access, &x, true) != 0) {
+		rc = emu_xlate(ed, pasid, addr + done, access, &x, true);
+		if (rc != 0) {
 			reason = x.reason;
+			if (rc == -EAGAIN) {
+				flags = USVA_EMU_DMA_F_STALLED;
+				stag = x.stag;
+			}
 			break;
 		}
 		chunk = RTE_MIN(len - done, x.len);
@@ -565,6 +651,8 @@ emu_dma(struct usva_iommu_dev *dev, uint32_t pasid, uint64_t addr, void *buf,
 		f->addr = addr + done;
 		f->access = access;
 		f->reason = reason;
+		f->flags = flags;
+		f->stag = stag;
 	}
 	return (int64_t)done;
 }

@@ -42,6 +42,10 @@ enum usva_emu_fault_reason {
 	USVA_EMU_S2_FAULT,		/**< table or page outside stage 2 */
 	USVA_EMU_BAD_PASID,		/**< nothing attached / out of range */
 	USVA_EMU_NON_CANONICAL,		/**< address the format rejects */
+	USVA_EMU_BAD_CD,		/**< PASID table: invalid or illegal
+					 *   context descriptor (C_BAD_CD) */
+	USVA_EMU_ABORTED,		/**< PASID table in ABORT mode: no
+					 *   event (STE.Config 0b000) */
 };
 
 /** A translation, or why there is none. */
@@ -52,6 +56,7 @@ struct usva_emu_xlate {
 	uint32_t reason;	/**< enum usva_emu_fault_reason */
 	uint32_t prot;		/**< USVA_PROT_* granted by the leaf */
 	bool cached;		/**< served by the IOTLB or device TLB */
+	uint16_t stag;		/**< -EAGAIN: the stall tag */
 };
 
 /**
@@ -59,7 +64,14 @@ struct usva_emu_xlate {
  * @param access  USVA_ACCESS_* (READ or WRITE, EXEC, PRIV).
  * @return 0 and @p x; -EFAULT with x->reason recoverable (page request
  *         possible); -EIO with x->reason unrecoverable (event raised);
- *         -ENODEV if @p dev is not an emu device.
+ *         -EAGAIN with x->reason recoverable: the transaction stalled
+ *         (a USVA_DEV_F_STALL device whose context stalls): its fault
+ *         record is queued with stall tag x->stag; the device waits for
+ *         the resume in usva_emu_dev_responses() (flags
+ *         USVA_PREQ_F_STALL, grpid = the tag): SUCCESS retry, else the
+ *         access is terminated; -ENODEV if @p dev is not an emu device.
+ *         On a device with a PASID table, PASID 0 is DMA without a PASID
+ *         (S1DSS decides); a BYPASS table translates it by stage 2 alone.
  * Thread-safe; lock-free against other translations of other PASIDs.
  */
 int usva_emu_translate(struct usva_iommu_dev *dev, uint32_t pasid,
@@ -84,11 +96,18 @@ int usva_emu_dma_begin(struct usva_iommu_dev *dev);
 /** Close the section usva_emu_dma_begin() opened. */
 void usva_emu_dma_end(struct usva_iommu_dev *dev);
 
+/** usva_emu_dma_fault.flags */
+#define USVA_EMU_DMA_F_STALLED	(1u << 0)	/**< stopped on a stall */
+
 /** Where a DMA stopped. */
 struct usva_emu_dma_fault {
 	uint64_t addr;		/**< first address not done */
 	uint32_t access;	/**< USVA_ACCESS_* that faulted */
 	uint32_t reason;	/**< enum usva_emu_fault_reason */
+	uint32_t flags;		/**< USVA_EMU_DMA_F_* */
+	uint32_t stag;		/**< USVA_EMU_DMA_F_STALLED: the stall tag (the
+				 *   DMA resumes from @p addr after the
+				 *   resume) */
 };
 
 /**
@@ -139,7 +158,8 @@ struct usva_emu_prq_desc {
 int usva_emu_page_request(struct usva_iommu_dev *dev,
 			  const struct usva_emu_prq_desc *d);
 
-/** A response as the device receives it. */
+/** A response as the device receives it (a stall device: a resume, flags
+ *  USVA_PREQ_F_STALL, grpid the stall tag). */
 struct usva_emu_prg_resp {
 	uint32_t pasid;
 	uint32_t grpid;
@@ -163,6 +183,37 @@ int usva_emu_dev_pri_enable(struct usva_iommu_dev *dev);
 /** True while PRI is enabled on @p dev. */
 bool usva_emu_dev_pri_enabled(struct usva_iommu_dev *dev);
 
+/* ---- the context descriptor the model walks ---------------------------- */
+
+/**
+ * @name SMMUv3 context descriptor (CD), as the smmuv3 flavour reads it
+ * A CD is 64 bytes, eight little-endian 64-bit words; the model reads
+ * words 0 and 1 (doc/emu-model.md has the table and what is refused).
+ * A level-1 descriptor of a 2-level table is one word.
+ * @{ */
+#define USVA_EMU_CD_SIZE		64u
+#define USVA_EMU_CD0_T0SZ_MASK		UINT64_C(0x3f)	/**< [5:0] */
+#define USVA_EMU_CD0_TG0_SHIFT		6		/**< [7:6] 0 = 4 KiB */
+#define USVA_EMU_CD0_TG0_MASK		(UINT64_C(3) << 6)
+#define USVA_EMU_CD0_EPD0		(UINT64_C(1) << 14)
+#define USVA_EMU_CD0_ENDI		(UINT64_C(1) << 15)
+#define USVA_EMU_CD0_EPD1		(UINT64_C(1) << 30)
+#define USVA_EMU_CD0_V			(UINT64_C(1) << 31)
+#define USVA_EMU_CD0_IPS_48		(UINT64_C(5) << 32)
+#define USVA_EMU_CD0_AFFD		(UINT64_C(1) << 35)
+#define USVA_EMU_CD0_AA64		(UINT64_C(1) << 41)
+#define USVA_EMU_CD0_HD			(UINT64_C(1) << 42)
+#define USVA_EMU_CD0_HA			(UINT64_C(1) << 43)
+#define USVA_EMU_CD0_S			(UINT64_C(1) << 44)
+#define USVA_EMU_CD0_R			(UINT64_C(1) << 45)
+#define USVA_EMU_CD0_A			(UINT64_C(1) << 46)
+#define USVA_EMU_CD0_ASET		(UINT64_C(1) << 47)
+#define USVA_EMU_CD0_ASID_SHIFT		48		/**< [63:48] */
+#define USVA_EMU_CD1_TTB0_MASK		UINT64_C(0x000ffffffffffff0) /**< [51:4] */
+#define USVA_EMU_L1CD_V			(UINT64_C(1) << 0)
+#define USVA_EMU_L1CD_L2PTR_MASK	UINT64_C(0x000ffffffffff000) /**< [51:12] */
+/** @} */
+
 /**
  * Make an invalidation entry fail: the @p nth entry executed from now on
  * (1-based, counted per instance) fails with @p err (e.g. -EIO for an
@@ -174,7 +225,7 @@ int usva_emu_inval_fail_nth(struct usva_iommu *iommu, uint32_t nth, int err);
 
 /**
  * Outstanding page request groups of the instance (requests queued or
- * handed to software and not answered yet).
+ * handed to software and not answered yet), stalled transactions included.
  */
 uint32_t usva_emu_outstanding_groups(struct usva_iommu *iommu);
 
