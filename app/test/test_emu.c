@@ -2975,7 +2975,8 @@ struct st_slot {
 	uint64_t va;
 	uint8_t *page;		/* main writes it before SL_LIVE (release) */
 	uint32_t uses;		/* worker */
-	uint32_t budget;	/* main sets it with the page */
+	uint32_t budget;	/* main sets it with the page; relaxed atomic:
+				 * a revoked slot's worker may still read it */
 };
 
 struct st_shared {
@@ -3077,7 +3078,7 @@ st_worker(void *arg)
 			break;
 		}
 		s->ops++;
-		if (++sl->uses >= sl->budget) {
+		if (++sl->uses >= __atomic_load_n(&sl->budget, __ATOMIC_RELAXED)) {
 			uint32_t live = SL_LIVE;
 
 			sl->uses = 0;
@@ -3199,7 +3200,9 @@ stress_one(const char *params, unsigned int worker, double seconds,
 				viol++;
 			memset(np, (int)(cycles & 0x7f), SZ_4K);
 			sl->page = np;
-			sl->budget = 1 + (uint32_t)(usva_test_rand() % 64);
+			__atomic_store_n(&sl->budget,
+					 1 + (uint32_t)(usva_test_rand() % 64),
+					 __ATOMIC_RELAXED);
 			rc = usva_as_map(as, sl->va, IOVA(np), SZ_4K, RWU, 0);
 			if (rc) {
 				snprintf(why, sizeof(why), "map: %d", rc);
