@@ -822,21 +822,6 @@ emit_attachments(struct emit_ctx *x, uint32_t gi, const struct inval_run *g)
 	return 0;
 }
 
-/* Domain now attached at (dev, pasid), or NULL. */
-static struct usva_domain *
-attached_domain(struct usva_iommu_dev *dev, uint32_t pasid)
-{
-	struct usva_domain *dom = NULL;
-	struct usva_attach *a;
-
-	pthread_mutex_lock(&dev->lock);
-	TAILQ_FOREACH(a, &dev->attached, next)
-		if (a->pasid == pasid)
-			dom = a->dom;
-	pthread_mutex_unlock(&dev->lock);
-	return dom;
-}
-
 /*
  * Group @p gi for a backend that takes entries per nested domain: every
  * entry names its domain; a domain's entries are passed once (the backend
@@ -850,7 +835,7 @@ emit_per_domain(struct emit_ctx *x, uint32_t gi, const struct inval_run *g)
 	struct usva_domain *dom = g->dom;
 
 	if (g->dev != NULL) {
-		dom = attached_domain(g->dev, g->pasid);
+		dom = usva_iommu_dev_attached(g->dev, g->pasid);
 		if (dom == NULL)
 			return 0;	/* detached since: flushed then */
 	}

@@ -547,6 +547,20 @@ usva_iommu_dev_by_id(struct usva_iommu *iommu, uint32_t dev_id)
 	return dev;
 }
 
+struct usva_domain *
+usva_iommu_dev_attached(struct usva_iommu_dev *dev, uint32_t pasid)
+{
+	struct usva_domain *dom = NULL;
+	struct usva_attach *a;
+
+	pthread_mutex_lock(&dev->lock);
+	TAILQ_FOREACH(a, &dev->attached, next)
+		if (a->pasid == pasid)
+			dom = a->dom;
+	pthread_mutex_unlock(&dev->lock);
+	return dom;
+}
+
 /* ---- domains ----------------------------------------------------------------- */
 
 static int

@@ -225,6 +225,11 @@ int usva_iommu_backend_register(const struct usva_iommu_ops *ops);
 struct usva_iommu_dev *usva_iommu_dev_by_id(struct usva_iommu *iommu,
 					    uint32_t dev_id);
 
+/** The domain attached at (@p dev, @p pasid) now, or NULL. Takes dev->lock
+ *  (callers may hold iommu->lock, which comes before it). */
+struct usva_domain *usva_iommu_dev_attached(struct usva_iommu_dev *dev,
+					    uint32_t pasid);
+
 #ifdef __cplusplus
 }
 #endif

@@ -24,28 +24,12 @@
 
 #include "iommufd_internal.h"
 
-/* Domain attached at (dev, pasid) now, or NULL. Takes dev->lock (lib/iommu
- * holds at most iommu->lock here, which comes before it). */
-static struct usva_domain *
-attached_domain(struct usva_iommu_dev *dev, uint32_t pasid)
-{
-	struct usva_domain *dom = NULL;
-	struct usva_attach *a;
-
-	pthread_mutex_lock(&dev->lock);
-	TAILQ_FOREACH(a, &dev->attached, next)
-		if (a->pasid == pasid)
-			dom = a->dom;
-	pthread_mutex_unlock(&dev->lock);
-	return dom;
-}
-
 static struct usva_domain *
 entry_domain(const struct usva_inval_entry *e)
 {
 	if (e->dom != NULL)
 		return e->dom;
-	return e->dev != NULL ? attached_domain(e->dev, e->pasid) : NULL;
+	return e->dev != NULL ? usva_iommu_dev_attached(e->dev, e->pasid) : NULL;
 }
 
 /* One IOMMU_HWPT_INVALIDATE of @p n entries. @return entries done; the
