@@ -2973,7 +2973,9 @@ struct st_slot {
 	uint32_t state;		/* atomic: SL_* */
 	uint32_t ctx;
 	uint64_t va;
-	uint8_t *page;		/* main writes it before SL_LIVE (release) */
+	uint8_t *page;		/* main writes it before SL_LIVE (release);
+				 * relaxed atomic: a revoked slot's worker
+				 * may still read it */
 	uint32_t uses;		/* worker */
 	uint32_t budget;	/* main sets it with the page; relaxed atomic:
 				 * a revoked slot's worker may still read it */
@@ -3033,7 +3035,7 @@ st_worker(void *arg)
 			continue;
 		}
 		pasid = s->e->c[sl->ctx].pasid;
-		page = sl->page;
+		page = __atomic_load_n(&sl->page, __ATOMIC_RELAXED);
 		off = (uint32_t)((r >> 8) % SZ_4K);
 		len = 1 + (uint32_t)((r >> 20) % 256);
 		if (s->revoke || off + len > SZ_4K)
@@ -3199,7 +3201,7 @@ stress_one(const char *params, unsigned int worker, double seconds,
 			if (!st_marked(np))
 				viol++;
 			memset(np, (int)(cycles & 0x7f), SZ_4K);
-			sl->page = np;
+			__atomic_store_n(&sl->page, np, __ATOMIC_RELAXED);
 			__atomic_store_n(&sl->budget,
 					 1 + (uint32_t)(usva_test_rand() % 64),
 					 __ATOMIC_RELAXED);
