@@ -239,7 +239,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 	*o = (struct opts){ .lcores = 1, .drive_arg = -1, .pager = PAGER_ANON,
 			    .page_shift = 12, .verify = true, .ppd = 8,
 			    .devices = 1, .pasids = 8, .vchans = 8,
-			    .inflight = 16, .op_bytes = 4096, .rounds = 3 };
+			    .inflight = 16, .op_bytes = 4096, .rounds = 5 };
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
 		rc = parse_one(c, o);

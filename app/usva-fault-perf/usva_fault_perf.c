@@ -94,7 +94,7 @@
  *   --peers           the peers after the measurement, and the ratios
  *   --compare         the default measurements and the peers (compare.c)
  *   --rounds N        --compare: rounds of sharded and of global (default
- *                     3; the medians are compared)
+ *                     5; the medians are compared)
  *   --peer-pages N    first-touch pages (default 262144)
  *   --uffd-pages N    userfaultfd pages (default 16384)
  *   --sweep P=V,...   P: lcores | shards | burst | pasids
