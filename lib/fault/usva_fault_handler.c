@@ -11,7 +11,7 @@
  * Unregister never fails:
  *   1. unpublish the handler (store NULL, release), and the device's
  *      directory if it was its last handler (tombstone);
- *   2. wait for a grace period (rte_rcu_qsbr_synchronize): every slot has
+ *   2. wait for a grace period (fault_synchronize()): every slot has
  *      finished the iteration that might have seen the handler, so no slot
  *      adds pages or fields to its groups any more;
  *   3. claim and answer INVALID every OPEN group of its generation, with a
@@ -47,14 +47,32 @@ handler_gen_next(void)
 	return g;
 }
 
+/*
+ * A grace period, as rte_rcu_qsbr_synchronize() makes it, from the header's
+ * inline calls: the library's function is compiled without the tools that
+ * check this code (ThreadSanitizer), which would then not see the
+ * acquire loads that order a slot's last use of what is freed before the
+ * free. On a slot's own thread, that slot reports its quiescent state first
+ * (it is between iterations here).
+ */
+static void
+grace_period(struct rte_rcu_qsbr *v, unsigned int self)
+{
+	uint64_t t = rte_rcu_qsbr_start(v);
+
+	if (self != RTE_QSBR_THRID_INVALID)
+		rte_rcu_qsbr_quiescent(v, self);
+	rte_rcu_qsbr_check(v, t, true);
+}
+
 bool
 fault_synchronize(struct usva_fault_service *svc)
 {
 	if (fault_on_slot_thread(svc)) {
-		rte_rcu_qsbr_synchronize(svc->rcu, fault_tls_slot());
+		grace_period(svc->rcu, fault_tls_slot());
 		return true;
 	}
-	rte_rcu_qsbr_synchronize(svc->rcu, RTE_QSBR_THRID_INVALID);
+	grace_period(svc->rcu, RTE_QSBR_THRID_INVALID);
 	return false;
 }
 
