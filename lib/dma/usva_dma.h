@@ -63,15 +63,15 @@ extern "C" {
 
 /** What a device is and can do. */
 struct usva_dma_info {
-	char name[USVA_DMA_NAME_LEN];
+	char name[USVA_DMA_NAME_LEN];	/**< the device's name */
 	uint64_t capa;		/**< USVA_DMA_CAPA_* */
 	uint16_t max_vchans;	/**< channels it offers */
 	uint16_t nb_vchans;	/**< configured */
-	uint16_t min_desc;	/**< ring size bounds of a channel */
-	uint16_t max_desc;
+	uint16_t min_desc;	/**< smallest ring of a channel */
+	uint16_t max_desc;	/**< largest ring of a channel */
 	uint64_t max_len;	/**< longest operation, bytes */
 	uint32_t pasid_width;	/**< PASID bits; 0: no PASID */
-	uint32_t reserved;
+	uint32_t reserved;	/**< 0 */
 };
 
 /** Device configuration (size-versioned). */
@@ -79,8 +79,8 @@ struct usva_dma_conf {
 	uint32_t size;		/**< sizeof(struct usva_dma_conf) */
 	uint32_t flags;		/**< none yet; must be 0 */
 	uint16_t nb_vchans;	/**< 1..info.max_vchans */
-	uint16_t reserved0;
-	uint32_t reserved1;
+	uint16_t reserved0;	/**< must be 0 */
+	uint32_t reserved1;	/**< must be 0 */
 	/* end of mandatory fields */
 	uint64_t reserved[2];	/**< must be 0 */
 };
@@ -146,7 +146,7 @@ struct usva_dma_vchan_conf {
 /** One operation, in full (usva_dma_enqueue()). */
 struct usva_dma_op {
 	uint8_t opcode;		/**< USVA_DMA_OP_* */
-	uint8_t reserved0;
+	uint8_t reserved0;	/**< must be 0 */
 	uint16_t flags;		/**< USVA_DMA_OP_F_* */
 	uint32_t pasid;		/**< with USVA_DMA_OP_F_PASID */
 	uint64_t src;		/**< source (COPY, MEMMOVE, COMPARE*, CRC32C,
@@ -204,8 +204,8 @@ struct usva_dma_cpl {
 	uint16_t status;	/**< enum usva_dma_status */
 	uint16_t flags;		/**< USVA_DMA_CPL_F_* */
 	uint16_t ring_idx;	/**< the operation's ring index */
-	uint8_t opcode;
-	uint8_t reserved;
+	uint8_t opcode;		/**< the operation's USVA_DMA_OP_* */
+	uint8_t reserved;	/**< 0 */
 };
 
 /**
@@ -217,11 +217,11 @@ struct usva_dma_cpl {
 struct usva_dma_cr {
 	uint8_t status;		/**< USVA_DMA_CR_DONE | enum usva_dma_status */
 	uint8_t flags;		/**< USVA_DMA_CPL_F_FAULT_WRITE */
-	uint16_t reserved0;
-	uint32_t reserved1;
-	uint64_t bytes;
-	uint64_t fault_addr;
-	uint64_t result;
+	uint16_t reserved0;	/**< 0 */
+	uint32_t reserved1;	/**< 0 */
+	uint64_t bytes;		/**< as usva_dma_cpl.bytes */
+	uint64_t fault_addr;	/**< as usva_dma_cpl.fault_addr */
+	uint64_t result;	/**< as usva_dma_cpl.result */
 };
 #define USVA_DMA_CR_DONE	0x80u	/**< usva_dma_cr.status: written */
 
@@ -294,6 +294,7 @@ int usva_dma_close(int16_t dev_id);
 /** @return 0; -EINVAL. @p vchan USVA_DMA_ALL_VCHAN: the sum. */
 int usva_dma_stats_get(int16_t dev_id, uint16_t vchan,
 		       struct usva_dma_stats *st);
+/** usva_dma_stats_get() @p vchan: every channel, summed. */
 #define USVA_DMA_ALL_VCHAN	0xffffu
 
 /** Print the device's state. @return 0; -EINVAL. */

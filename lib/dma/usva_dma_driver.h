@@ -38,8 +38,10 @@ struct usva_dma_dev_ops {
 	int (*stop)(struct usva_dma_dev *dev);
 	/** Free the driver's state (the device is stopped). */
 	void (*close)(struct usva_dma_dev *dev);
+	/** Counters of @p vchan (USVA_DMA_ALL_VCHAN: summed). */
 	int (*stats_get)(struct usva_dma_dev *dev, uint16_t vchan,
 			 struct usva_dma_stats *st);
+	/** Print the driver's state. */
 	void (*dump)(struct usva_dma_dev *dev, FILE *f);
 };
 
@@ -50,13 +52,14 @@ struct usva_dma_dev {
 	const struct usva_dma_dev_ops *ops;	/**< immutable */
 	uint64_t capa;				/**< immutable: USVA_DMA_CAPA_* */
 	uint16_t max_vchans;			/**< immutable */
-	uint16_t min_desc, max_desc;		/**< immutable */
+	uint16_t min_desc;			/**< immutable */
+	uint16_t max_desc;			/**< immutable */
 	uint64_t max_len;			/**< immutable */
 	uint32_t pasid_width;			/**< immutable */
 	/* The library's, under its lock: */
-	uint16_t nb_vchans;
+	uint16_t nb_vchans;			/**< configured channels */
 	uint32_t vchan_ready;			/**< bit per set-up channel */
-	bool started;
+	bool started;				/**< between start and stop */
 	void *priv;				/**< the driver's */
 };
 

@@ -53,7 +53,7 @@ struct usva_emu_dma_config {
 	uint32_t fault_retries;	/**< SUCCESS responses after which a page
 				 *   that still faults ends PAGE_FAULT;
 				 *   0: 8 */
-	uint32_t reserved0;
+	uint32_t reserved0;	/**< must be 0 */
 	uint64_t reserved[2];	/**< must be 0 */
 };
 

@@ -138,8 +138,8 @@ int64_t usva_emu_dma_compare(struct usva_iommu_dev *dev, uint32_t pasid,
 /** A page request as the device raises it. */
 struct usva_emu_prq_desc {
 	uint64_t addr;		/**< any address in the page */
-	uint64_t private_data[2];
-	uint32_t pasid;
+	uint64_t private_data[2]; /**< echoed in the response */
+	uint32_t pasid;		/**< the request's PASID */
 	uint32_t grpid;		/**< group index, < 512 (9 bits, as PRI) */
 	uint16_t perm;		/**< USVA_ACCESS_* */
 	uint16_t flags;		/**< USVA_PREQ_F_LAST, _PRIV_DATA */
@@ -161,12 +161,12 @@ int usva_emu_page_request(struct usva_iommu_dev *dev,
 /** A response as the device receives it (a stall device: a resume, flags
  *  USVA_PREQ_F_STALL, grpid the stall tag). */
 struct usva_emu_prg_resp {
-	uint32_t pasid;
-	uint32_t grpid;
+	uint32_t pasid;		/**< of the group */
+	uint32_t grpid;		/**< group index (a stall tag for stalls) */
 	uint16_t code;		/**< enum usva_page_resp_code */
-	uint16_t flags;
-	uint32_t reserved;
-	uint64_t private_data[2];
+	uint16_t flags;		/**< USVA_PREQ_F_* echoed */
+	uint32_t reserved;	/**< 0 */
+	uint64_t private_data[2]; /**< the group's, echoed */
 };
 
 /**
