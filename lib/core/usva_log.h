@@ -19,11 +19,11 @@
 extern "C" {
 #endif
 
-extern int usva_logtype_core;
-extern int usva_logtype_pool;
-extern int usva_logtype_pasid;
-extern int usva_logtype_as;
-extern int usva_logtype_iommu;
+extern int usva_logtype_core;	/**< log type usva.core */
+extern int usva_logtype_pool;	/**< log type usva.pool */
+extern int usva_logtype_pasid;	/**< log type usva.pasid */
+extern int usva_logtype_as;	/**< log type usva.as */
+extern int usva_logtype_iommu;	/**< log type usva.iommu */
 
 /**
  * Log one line. @p type is the suffix of a usva_logtype_ variable

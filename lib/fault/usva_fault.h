@@ -175,10 +175,10 @@ int32_t usva_fault_service_component(const struct usva_fault_service *svc,
 struct usva_fault_handler_config {
 	uint32_t size;		/**< sizeof(struct usva_fault_handler_config) */
 	uint32_t flags;		/**< none yet; must be 0 */
-	struct usva_iommu_dev *dev;
+	struct usva_iommu_dev *dev;	/**< the device whose faults it serves */
 	struct usva_as *as;	/**< where PTEs go (attached at dev, pasid) */
 	struct usva_pager *pager; /**< what fills the pages */
-	uint32_t pasid;
+	uint32_t pasid;	/**< the PASID whose faults it serves */
 	/* end of mandatory fields */
 	uint32_t prefetch_pages; /**< also map this many pages after a fault
 				  *   (hint; best effort); 0: none */
@@ -218,7 +218,7 @@ void usva_fault_unregister(struct usva_fault_handler *h);
 
 /** Identifies one page of one group; from the pager to the completer. */
 struct usva_fault_token {
-	uint64_t v[2];
+	uint64_t v[2];	/**< opaque */
 };
 
 /**
@@ -250,18 +250,18 @@ enum usva_pager_status {
 
 /** Anonymous memory: zero-filled pages from a pool. */
 struct usva_pager_anon_config {
-	uint32_t size;
+	uint32_t size;	/**< sizeof(struct usva_pager_anon_config) */
 	uint32_t flags;		/**< none yet */
 	struct usva_page_pool *pool; /**< 4 KiB or 2 MiB pages; NULL: default */
 	uint64_t base;		/**< range served: [base, base + len) */
-	uint64_t len;
+	uint64_t len;	/**< bytes, page-size aligned */
 	/* end of mandatory fields */
 	struct usva_iommu *iommu; /**< stage 2 to map the pool into (IOVA = VA)
 				   *   with usva_iommu_map_pool(); NULL: the
 				   *   caller does */
 	uint32_t prot;		/**< USVA_PROT_*; 0: READ|WRITE|USER */
-	uint32_t reserved0;
-	uint64_t reserved[2];
+	uint32_t reserved0;	/**< must be 0 */
+	uint64_t reserved[2];	/**< must be 0 */
 };
 /**
  * @return 0; -EINVAL (bad field, range), -EOPNOTSUPP (flags), -E2BIG
@@ -523,13 +523,13 @@ int usva_fault_set_event_cb(struct usva_fault_service *svc,
 struct usva_fault_stats {
 	uint64_t requests;	/**< page requests polled */
 	uint64_t groups;	/**< groups answered */
-	uint64_t resp_success;
-	uint64_t resp_invalid;
-	uint64_t resp_failure;
+	uint64_t resp_success;	/**< groups answered SUCCESS */
+	uint64_t resp_invalid;	/**< groups answered INVALID */
+	uint64_t resp_failure;	/**< groups answered FAILURE */
 	uint64_t already_present; /**< page found mapped: answered at once */
 	uint64_t no_handler;	/**< (dev, pasid) without handler */
 	uint64_t out_of_range;	/**< address outside the pager's range */
-	uint64_t pager_errors;
+	uint64_t pager_errors;	/**< pages a pager failed */
 	uint64_t pending_async;	/**< pages handed to async completion */
 	uint64_t timeouts;	/**< groups answered INVALID by timeout */
 	uint64_t unregister_flushed; /**< groups answered INVALID at unregister */

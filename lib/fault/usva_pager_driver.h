@@ -22,14 +22,14 @@ struct usva_pager_fault {
 	struct usva_as *as;	/**< where the entry goes */
 	uint64_t addr;		/**< page-aligned (to the pager's page size) */
 	uint32_t perm;		/**< USVA_ACCESS_* requested */
-	uint32_t pasid;
+	uint32_t pasid;	/**< PASID of the fault */
 	unsigned int slot;	/**< fault lcore slot calling (per-slot state) */
 	struct usva_fault_token tok; /**< for usva_fault_complete() */
 };
 
 /** Pager ops. Called on fault lcores; must not block. */
 struct usva_pager_ops {
-	const char *name;
+	const char *name;	/**< for logs and stats */
 	/**
 	 * fault() detects a page that is already mapped itself (a map
 	 * that finds the entry taken) and returns USVA_PAGER_PRESENT, so

@@ -90,7 +90,7 @@ struct usva_inval_entry {
 	uint32_t granule;	/**< enum usva_inval_granule */
 	uint32_t caches;	/**< USVA_INVAL_* */
 	uint32_t flags;		/**< USVA_INVAL_F_* */
-	uint32_t pasid;
+	uint32_t pasid;	/**< PASID (PASID and ADDR granules), or an ASID with USVA_INVAL_F_ASID */
 	struct usva_domain *dom;	/**< granule DOMAIN; may be set for others */
 	struct usva_iommu_dev *dev;	/**< granule PASID / ADDR */
 	uint64_t addr;		/**< granule ADDR: 4 KiB aligned */
@@ -140,7 +140,7 @@ struct usva_inval_batch;
 /** @} */
 
 #define USVA_INVAL_BATCH_DEFAULT_CAPACITY 256u	/**< capacity 0 */
-#define USVA_INVAL_BATCH_MAX_CAPACITY	(1u << 20)
+#define USVA_INVAL_BATCH_MAX_CAPACITY	(1u << 20)	/**< largest batch capacity, entries */
 #define USVA_INVAL_BATCH_DEFAULT_WIDEN	512u	/**< widen_pages 0 (2 MiB) */
 /** widen_pages: never widen a range to a PASID-wide flush. */
 #define USVA_INVAL_BATCH_NO_WIDEN	UINT64_MAX

@@ -126,8 +126,8 @@ int usva_iommu_caps(const struct usva_iommu *iommu,
 
 /** An inclusive IOVA range. */
 struct usva_iova_range {
-	uint64_t start;
-	uint64_t last;
+	uint64_t start;	/**< first IOVA */
+	uint64_t last;	/**< last IOVA (inclusive) */
 };
 
 /**
@@ -142,8 +142,8 @@ int usva_iommu_iova_ranges(const struct usva_iommu *iommu,
 
 /** @name Stage-2 prot
  * @{ */
-#define USVA_S2_READ	(1u << 0)
-#define USVA_S2_WRITE	(1u << 1)
+#define USVA_S2_READ	(1u << 0)	/**< stage-2 read */
+#define USVA_S2_WRITE	(1u << 1)	/**< stage-2 write */
 /** @} */
 
 /**
@@ -235,7 +235,7 @@ struct usva_dev_info {
 	uint32_t pasid_width;	/**< 0: no PASID support */
 	uint32_t pri_capacity;	/**< outstanding page requests */
 	uint32_t attached;	/**< PASIDs attached now */
-	char name[64];
+	char name[64];	/**< the device's name */
 };
 
 /** @return 0; -EINVAL (size). */
@@ -255,8 +255,8 @@ struct usva_domain_config {
 	/** Without @p as: tables someone else owns (a guest), by stage-1
 	 *  root IOVA, format and width. All zero when @p as is set. */
 	uint64_t s1_root;
-	uint32_t format;
-	uint32_t va_bits;
+	uint32_t format;	/**< raw root: enum usva_pgfmt of the tables */
+	uint32_t va_bits;	/**< raw root: input address bits */
 	uint64_t reserved[2];	/**< must be 0 */
 };
 
@@ -393,7 +393,7 @@ struct usva_pasid_table_config {
 	/* end of mandatory fields; the format's part follows */
 	union {
 		struct usva_pasid_table_smmuv3 smmuv3;
-	} vendor;
+	} vendor;	/**< format-specific part */
 };
 
 /**
@@ -461,17 +461,17 @@ enum usva_event_type {
 
 /** @name Access bits (events, page requests)
  * @{ */
-#define USVA_ACCESS_READ	(1u << 0)
-#define USVA_ACCESS_WRITE	(1u << 1)
-#define USVA_ACCESS_EXEC	(1u << 2)
-#define USVA_ACCESS_PRIV	(1u << 3)
+#define USVA_ACCESS_READ	(1u << 0)	/**< a read */
+#define USVA_ACCESS_WRITE	(1u << 1)	/**< a write */
+#define USVA_ACCESS_EXEC	(1u << 2)	/**< an instruction fetch */
+#define USVA_ACCESS_PRIV	(1u << 3)	/**< a privileged (supervisor) access */
 /** @} */
 
 /** One unrecoverable fault. */
 struct usva_iommu_event {
 	uint32_t type;		/**< enum usva_event_type */
-	uint32_t dev_id;
-	uint32_t pasid;
+	uint32_t dev_id;	/**< usva_dev_info.id of the device */
+	uint32_t pasid;	/**< PASID of the access */
 	uint32_t access;	/**< USVA_ACCESS_* */
 	uint64_t addr;		/**< faulting address (IOVA or stage-1 VA) */
 	uint64_t ts;		/**< TSC when raised */
@@ -502,10 +502,10 @@ int usva_iommu_events_read(struct usva_iommu *iommu,
 /** Counters of an instance. */
 struct usva_iommu_stats {
 	uint64_t translations;	/**< device accesses translated */
-	uint64_t iotlb_hits;
-	uint64_t iotlb_misses;
-	uint64_t devtlb_hits;
-	uint64_t pasid_cache_hits;
+	uint64_t iotlb_hits;	/**< translations served by the IOTLB */
+	uint64_t iotlb_misses;	/**< translations the IOTLB missed */
+	uint64_t devtlb_hits;	/**< translations served by device TLBs */
+	uint64_t pasid_cache_hits;	/**< PASID-cache hits */
 	uint64_t walks;		/**< stage-1 walks done */
 	uint64_t page_requests;	/**< queued for software */
 	uint64_t prq_overflow;	/**< requests that found the queue full */

@@ -37,8 +37,8 @@ extern "C" {
 
 /** A reserved IOVA window (no stage-2 mapping may touch it). */
 struct usva_iova_window {
-	uint64_t start;
-	uint64_t last;
+	uint64_t start;	/**< first IOVA of the window */
+	uint64_t last;	/**< last IOVA (inclusive) */
 	char name[24];		/**< "MSI", ... for the error message */
 };
 
@@ -82,7 +82,7 @@ struct usva_domain {
 /** One (device, PASID) -> domain attachment, kept by lib/iommu. */
 struct usva_attach {
 	TAILQ_ENTRY(usva_attach) next;	/**< dev->lock */
-	uint32_t pasid;
+	uint32_t pasid;	/**< the PASID; immutable */
 	struct usva_domain *dom;	/**< dev->lock */
 };
 
@@ -103,9 +103,9 @@ struct usva_attach {
 /** Backend ops. Unused ops may be NULL where noted. */
 struct usva_iommu_ops {
 	const char *name;		/**< "emu", "iommufd" */
-	size_t iommu_priv_size;
-	size_t dev_priv_size;
-	size_t domain_priv_size;
+	size_t iommu_priv_size;	/**< bytes of usva_iommu.priv */
+	size_t dev_priv_size;	/**< bytes of usva_iommu_dev.priv */
+	size_t domain_priv_size;	/**< bytes of usva_domain.priv */
 	uint32_t inval_flags;		/**< USVA_IOMMU_INVAL_* */
 	/** Most entries one ops->invalidate call takes; 0: any number. */
 	uint32_t inval_max_entries;
@@ -116,11 +116,12 @@ struct usva_iommu_ops {
 	 * @return 0 or -errno (with a log line).
 	 */
 	int (*open)(struct usva_iommu *iommu, const char *params);
-	void (*close)(struct usva_iommu *iommu);
+	void (*close)(struct usva_iommu *iommu);	/**< release the instance (nothing left on it) */
 
 	/** Stage 2: validated, aligned, inside apertures. */
 	int (*s2_map)(struct usva_iommu *iommu, uint64_t iova, void *va,
 		      uint64_t len, uint32_t prot);
+	/** Unmap stage 2 as usva_iommu_s2_unmap(). */
 	int (*s2_unmap)(struct usva_iommu *iommu, uint64_t iova, uint64_t len,
 			uint64_t *unmapped);
 
@@ -132,7 +133,7 @@ struct usva_iommu_ops {
 
 	/** Domain fields are set; set up the backend's part. */
 	int (*domain_init)(struct usva_domain *dom);
-	void (*domain_fini)(struct usva_domain *dom);
+	void (*domain_fini)(struct usva_domain *dom);	/**< release a domain (detached everywhere) */
 
 	/**
 	 * Point (dev, pasid) at @p dom. @p old is NULL for an attach, else
@@ -174,6 +175,7 @@ struct usva_iommu_ops {
 	int (*event_fd)(struct usva_iommu *iommu);
 	/** Page-request interrupt eventfd; NULL: none (see prq_arm). */
 	int (*prq_fd)(struct usva_iommu *iommu);
+	/** Take up to @p n unrecoverable events. */
 	int (*events_read)(struct usva_iommu *iommu,
 			   struct usva_iommu_event *ev, unsigned int n);
 
@@ -189,10 +191,10 @@ struct usva_iommu {
 	uint32_t flags;				/**< immutable: USVA_IOMMU_F_* */
 	/** Filled by ops->open, immutable after. */
 	struct usva_iommu_caps caps;
-	uint32_t nr_ranges;
-	struct usva_iova_range ranges[USVA_IOMMU_MAX_RANGES];
-	uint32_t nr_windows;
-	struct usva_iova_window windows[USVA_IOMMU_MAX_WINDOWS];
+	uint32_t nr_ranges;	/**< apertures; immutable after open */
+	struct usva_iova_range ranges[USVA_IOMMU_MAX_RANGES];	/**< the apertures */
+	uint32_t nr_windows;	/**< reserved windows; immutable after open */
+	struct usva_iova_window windows[USVA_IOMMU_MAX_WINDOWS];	/**< the reserved windows */
 
 	struct usva_pasid_space *pasids;	/**< immutable */
 	bool own_pasids;			/**< immutable */

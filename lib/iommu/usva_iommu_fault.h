@@ -58,13 +58,13 @@ struct usva_page_req {
 	uint64_t private_data[2]; /**< to echo in the group's response */
 	uint64_t ts;		/**< TSC when the IOMMU queued it */
 	uint32_t dev_id;	/**< usva_dev_info.id */
-	uint32_t pasid;
+	uint32_t pasid;	/**< PASID of the request */
 	uint32_t grpid;		/**< page request group index, or the stall
 				 *   tag (USVA_PREQ_F_STALL) */
 	uint32_t cookie;	/**< backend's tag for the response */
 	uint16_t perm;		/**< USVA_ACCESS_* requested */
 	uint16_t flags;		/**< USVA_PREQ_F_* */
-	uint32_t reserved;
+	uint32_t reserved;	/**< 0 */
 };
 
 /** Response codes (PCIe PRG response codes). */
@@ -76,14 +76,14 @@ enum usva_page_resp_code {
 
 /** One page group response. */
 struct usva_page_resp {
-	uint32_t dev_id;
-	uint32_t pasid;
-	uint32_t grpid;
+	uint32_t dev_id;	/**< from the request */
+	uint32_t pasid;	/**< from the request */
+	uint32_t grpid;	/**< from the request */
 	uint32_t cookie;	/**< from the group's last request */
 	uint16_t code;		/**< enum usva_page_resp_code */
 	uint16_t flags;		/**< USVA_PREQ_F_PASID / _PRIV_DATA echoed */
-	uint32_t reserved;
-	uint64_t private_data[2];
+	uint32_t reserved;	/**< must be 0 */
+	uint64_t private_data[2];	/**< the group's, echoed */
 };
 
 /** @cond INTERNAL */

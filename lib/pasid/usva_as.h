@@ -59,9 +59,9 @@ enum usva_pgfmt {
 
 /** @name Page sizes (bit = size)
  * @{ */
-#define USVA_PGSIZE_4K	(UINT64_C(1) << 12)
-#define USVA_PGSIZE_2M	(UINT64_C(1) << 21)
-#define USVA_PGSIZE_1G	(UINT64_C(1) << 30)
+#define USVA_PGSIZE_4K	(UINT64_C(1) << 12)	/**< 4 KiB */
+#define USVA_PGSIZE_2M	(UINT64_C(1) << 21)	/**< 2 MiB */
+#define USVA_PGSIZE_1G	(UINT64_C(1) << 30)	/**< 1 GiB */
 /** @} */
 
 /** Address-space parameters (size-versioned). */

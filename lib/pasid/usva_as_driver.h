@@ -56,8 +56,8 @@ struct usva_as_pages {
 	uint64_t n;			/**< pages in the chain */
 };
 
-#define USVA_AS_PAGES_ZEROED	UINT64_C(1)
-#define USVA_AS_PAGES_LINK_MASK	(~UINT64_C(0xfff))
+#define USVA_AS_PAGES_ZEROED	UINT64_C(1)	/**< bit 0 of a link: the page is all zero */
+#define USVA_AS_PAGES_LINK_MASK	(~UINT64_C(0xfff))	/**< a link's page address */
 
 /** Append @p page (of @p l->pool) to a chain. */
 static inline void

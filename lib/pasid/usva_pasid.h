@@ -41,8 +41,8 @@ struct usva_pasid_owner;
 
 /** A range of PASIDs, [first, last]. */
 struct usva_pasid_range {
-	uint32_t first;
-	uint32_t last;
+	uint32_t first;	/**< first PASID */
+	uint32_t last;	/**< last PASID (inclusive) */
 };
 
 /** Maximum reserved ranges per space. */
@@ -164,7 +164,7 @@ int usva_pasid_attach_put(struct usva_pasid_space *sp, uint32_t pasid);
 
 /** Counters of a space. */
 struct usva_pasid_space_stats {
-	uint32_t width;
+	uint32_t width;	/**< PASID bits of the space */
 	uint32_t allocated;	/**< PASIDs allocated now */
 	uint32_t attached;	/**< of those, with attach count > 0 */
 	uint32_t reserved;	/**< reserved PASIDs, including 0 */

@@ -28,8 +28,8 @@
 extern "C" {
 #endif
 
-#define USVA_PT_ENTRIES		512u
-#define USVA_PT_MAX_LEVELS	5u
+#define USVA_PT_ENTRIES		512u	/**< entries per table page */
+#define USVA_PT_MAX_LEVELS	5u	/**< most table levels (x86 5-level) */
 
 /** Address bits translated below @p level (12, 21, 30, 39, 48). */
 static inline unsigned int
@@ -49,13 +49,13 @@ enum usva_pte_type {
 
 /** @name Hardware-managed bits reported by decode
  * @{ */
-#define USVA_PTE_HW_ACCESSED	(1u << 0)
-#define USVA_PTE_HW_DIRTY	(1u << 1)
+#define USVA_PTE_HW_ACCESSED	(1u << 0)	/**< the walker sets the accessed bit */
+#define USVA_PTE_HW_DIRTY	(1u << 1)	/**< the walker sets the dirty bit */
 /** @} */
 
 /** A decoded entry. */
 struct usva_pte_info {
-	enum usva_pte_type type;
+	enum usva_pte_type type;	/**< what the entry is */
 	uint32_t prot;	/**< leaf: its USVA_PROT_*; table: the most it allows
 			 *   below it (hierarchical permission) */
 	uint32_t hw;	/**< USVA_PTE_HW_* bits set in the entry */
@@ -65,7 +65,7 @@ struct usva_pte_info {
 
 /** Shape of a table for one va_bits. */
 struct usva_pgtable_geometry {
-	uint32_t va_bits;
+	uint32_t va_bits;	/**< input address bits */
 	uint32_t levels;	/**< top level number (root table's level) */
 	uint32_t leaf_levels;	/**< bit L set: leaves allowed at level L */
 };
