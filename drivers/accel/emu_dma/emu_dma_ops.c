@@ -24,6 +24,7 @@
 #include <rte_cpuflags.h>
 
 #include "emu_dma_internal.h"
+#include "usva_mem.h"
 
 #if defined(RTE_ARCH_X86)
 #include <x86intrin.h>
@@ -316,19 +317,6 @@ fill(struct emu_dma *ed, struct edma_job *j, uint64_t budget)
 
 /* ---- COMPARE, COMPARE_PATTERN ------------------------------------------------- */
 
-/* Bytes equal at the start of @p a and @p b. */
-static uint64_t
-same_prefix(const uint8_t *a, const uint8_t *b, uint64_t n)
-{
-	uint64_t i = 0;
-
-	if (memcmp(a, b, n) == 0)
-		return n;
-	while (a[i] == b[i])
-		i++;
-	return i;
-}
-
 /* Bytes of @p a equal to the pattern @p pat (as seen from a[0]). */
 static uint64_t
 same_pattern(const uint8_t *a, uint64_t n, uint64_t pat)
@@ -368,7 +356,8 @@ compare(struct emu_dma *ed, struct edma_job *j, uint64_t budget)
 		rc = xl_pair(ed, j, USVA_ACCESS_READ, &xa, &xb, budget, &n);
 		if (rc)
 			return rc;
-		if (compared(j, same_prefix(xa.host, xb.host, n), n, &budget))
+		if (compared(j, usva_mem_same_prefix(xa.host, xb.host, n), n,
+			     &budget))
 			return EDMA_STEP_END;
 	}
 	return j->done == j->len ? EDMA_STEP_END : EDMA_STEP_MORE;

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "emu_internal.h"
+#include "usva_mem.h"
 
 /* One walk's result. */
 struct emu_walk {
@@ -586,19 +587,6 @@ enum emu_dma_op {
 	EMU_DMA_COMPARE,
 };
 
-/* Bytes equal at the start of @a and @b. */
-static uint64_t
-same_prefix(const uint8_t *a, const uint8_t *b, uint64_t n)
-{
-	uint64_t i = 0;
-
-	if (memcmp(a, b, n) == 0)
-		return n;
-	while (a[i] == b[i])
-		i++;
-	return i;
-}
-
 /*
  * The whole DMA runs inside one reader section: an s2_unmap() of memory it
  * touches waits until it is over, as the kernel's unmap waits for the
@@ -638,7 +626,7 @@ emu_dma(struct usva_iommu_dev *dev, uint32_t pasid, uint64_t addr, void *buf,
 		} else if (op == EMU_DMA_WRITE) {
 			memcpy(x.host, b, chunk);
 		} else {
-			same = same_prefix(x.host, b, chunk);
+			same = usva_mem_same_prefix(x.host, b, chunk);
 			if (same < chunk) {
 				done += same;
 				break;

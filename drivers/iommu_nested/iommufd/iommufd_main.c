@@ -45,25 +45,20 @@ sys_ioctl(int fd, unsigned long req, void *arg)
 	return ioctl(fd, req, arg);
 }
 
-const struct iommufd_sys iommufd_sys_kernel = {
-	.open = sys_open,
-	.close = close,
-	.ioctl = sys_ioctl,
-	.read = read,
-	.write = write,
-	.poll = poll,
-	.sysfs = IOMMUFD_SYSFS,
-};
+/* The kernel's calls; tests swap iommufd_sys for a model and restore it
+ * from iommufd_sys_kernel. */
+#define IOMMUFD_SYS_KERNEL {						\
+	.open = sys_open,						\
+	.close = close,							\
+	.ioctl = sys_ioctl,						\
+	.read = read,							\
+	.write = write,							\
+	.poll = poll,							\
+	.sysfs = IOMMUFD_SYSFS,						\
+}
 
-struct iommufd_sys iommufd_sys = {
-	.open = sys_open,
-	.close = close,
-	.ioctl = sys_ioctl,
-	.read = read,
-	.write = write,
-	.poll = poll,
-	.sysfs = IOMMUFD_SYSFS,
-};
+const struct iommufd_sys iommufd_sys_kernel = IOMMUFD_SYS_KERNEL;
+struct iommufd_sys iommufd_sys = IOMMUFD_SYS_KERNEL;
 
 /* ---- helpers ------------------------------------------------------------- */
 
